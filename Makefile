@@ -1,0 +1,54 @@
+# caloray — `make run` and `make test` are the two commands of a fresh machine (see README).
+PYTHON      ?= python3
+VENV        ?= .venv
+CONSTRAINTS ?= constraints.txt
+OUT         ?= outputs/demo
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed
+
+.PHONY: install run test test-slow test-all lint bench bench-quick deploy-check image image-gpu clean
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, from the pin, so no later resolver step can pick another build.
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) torch
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/caloray demo --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m ''
+
+lint: $(STAMP)
+	$(BIN)/ruff check caloray jobs tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick --no-record
+
+deploy-check: $(STAMP)
+	$(BIN)/python -m pytest tests/deploy -q
+
+# Container images (need a Docker engine; see deploy/README.md).
+image:
+	docker build -f deploy/docker/Dockerfile -t caloray:0.1.0-cpu .
+
+image-gpu:
+	docker build -f deploy/docker/Dockerfile -t caloray:0.1.0-gpu \
+		--build-arg CONSTRAINTS=deploy/constraints-gpu.txt --build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) .
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

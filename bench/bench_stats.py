@@ -1,0 +1,198 @@
+"""Benchmark of the two-sample statistics and of Ray null construction (prints figures, no asserts).
+
+    python bench/bench_stats.py            # d = 368, 6480; n = 10k, 100k rows per sample (minutes)
+    python bench/bench_stats.py --quick    # same d, n = 1k, 5k rows per sample (a minute or two)
+
+`main(argv)` returns rows (name, value, unit) for BENCHMARKS.md. Timings are wall-clock, best of
+`--repeat` runs after one warm-up (a warm-up over 2 s is the figure), on whatever threads torch
+uses here (torch.get_num_threads()).
+Scipy baselines loop ks_2samp / wasserstein_distance over dimensions or projections; where that loop
+would take long it runs on a subset of columns and is extrapolated linearly (the row says so).
+MMD (O(n² d)) and FGD/FGD∞ (O(n d² + d³)) are only timed where they finish in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from scipy.stats import ks_2samp, wasserstein_distance
+
+from caloray.stats import STATISTICS, StatisticContext
+
+Row = tuple[str, float, str]
+
+FULL_ROWS = (10_000, 100_000)
+QUICK_ROWS = (1_000, 5_000)
+DIMS = (368, 6480)
+#: Scipy loops run on at most this many columns; the rest is extrapolated linearly.
+SCIPY_MAX_COLUMNS = 48
+#: Skip a statistic when its estimated cost exceeds this many multiply-adds (keeps the run in minutes).
+MAX_FLOPS = 5e11
+
+
+def _best_time(fn: Callable[[], object], repeat: int) -> float:
+    """Best wall time of `repeat` runs after a warm-up; a warm-up over 2 s counts as the only run."""
+    start = time.perf_counter()
+    fn()  # warm-up
+    best = time.perf_counter() - start
+    if best > 2.0 and repeat == 1:
+        return best
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _log_standard_normal(y: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (y.to(torch.float64) ** 2).sum(-1)
+
+
+def _log_shifted_normal(y: torch.Tensor) -> torch.Tensor:
+    return -0.5 * ((y.to(torch.float64) - 0.1) ** 2).sum(-1)
+
+
+def _cost(statistic: str, n: int, d: int, n_slices: int) -> float:
+    """Rough multiply-add count of one replicate."""
+    if statistic == "mmd":
+        return 3 * n * n * d
+    if statistic in ("fgd", "fgd-inf"):
+        sizes = 3.0 if statistic == "fgd-inf" else 1.0  # Σ of subsample fractions 0.2..1.0
+        return sizes * (2 * n * d * d) + (5 if statistic == "fgd-inf" else 1) * 20 * d**3
+    if statistic in ("sks", "swd"):
+        return 2 * n * d * n_slices
+    return 2 * n * d
+
+
+def _scipy_ks_loop(x: np.ndarray, y: np.ndarray, columns: int) -> None:
+    for i in range(columns):
+        ks_2samp(x[:, i], y[:, i], method="asymp")
+
+
+def _scipy_w1_loop(x: np.ndarray, y: np.ndarray, columns: int) -> None:
+    for i in range(columns):
+        wasserstein_distance(x[:, i], y[:, i])
+
+
+def _numpy_projection(x: np.ndarray, theta: np.ndarray, rows: int = 1 << 14) -> np.ndarray:
+    """x @ theta in float64, in row blocks (bounded memory)."""
+    return np.concatenate([x[i : i + rows].astype(np.float64) @ theta for i in range(0, len(x), rows)])
+
+
+def bench_statistics(d: int, n: int, n_slices: int, repeat: int, seed: int = 0) -> list[Row]:
+    """Replicates/s of every statistic for one (d, n), and speed-ups over scipy loops."""
+    rows: list[Row] = []
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, n, d, generator=generator)  # float32 features, as produced by the feature maps
+    y = torch.randn(1, n, d, generator=generator) + 0.01
+    context = StatisticContext.for_dimension(d, n_slices, seed, _log_standard_normal, _log_shifted_normal)
+    tag = f"d={d} n={n}"
+    seconds: dict[str, float] = {}
+    for name, fn in STATISTICS.items():
+        if _cost(name, n, d, n_slices) > MAX_FLOPS:
+            print(f"  {name:8s} {tag}: skipped (≈{_cost(name, n, d, n_slices):.1e} multiply-adds)", flush=True)
+            continue
+        seconds[name] = _best_time(lambda fn=fn: fn(x, y, context), repeat)
+        rows.append((f"stats/{name} {tag} replicates_per_s", 1.0 / seconds[name], "replicates/s"))
+        print(f"  {name:8s} {tag}: {seconds[name]:.3f} s/replicate", flush=True)
+
+    # Scipy baselines on the same data. Only the timed columns are copied to float64; the baseline's
+    # projection is a float64 numpy matmul in row blocks, like ours (same precision, same BLAS).
+    columns = min(d, SCIPY_MAX_COLUMNS)
+    xn = x[0, :, :columns].numpy().astype(np.float64)
+    yn = y[0, :, :columns].numpy().astype(np.float64)
+    ks_loop = _best_time(lambda: _scipy_ks_loop(xn, yn, columns), 1) * d / columns
+    rows.append(_speedup("mean-ks", tag, seconds, ks_loop, f"ks_2samp(asymp) × d, timed on {columns} dims"))
+    theta = context.directions.numpy()
+    projection = _best_time(lambda: (_numpy_projection(x[0].numpy(), theta), _numpy_projection(y[0].numpy(), theta)), 1)
+    px, py = _numpy_projection(x[0].numpy(), theta), _numpy_projection(y[0].numpy(), theta)
+    slices = min(n_slices, SCIPY_MAX_COLUMNS)
+    sks_loop = projection + _best_time(lambda: _scipy_ks_loop(px, py, slices), 1) * n_slices / slices
+    swd_loop = projection + _best_time(lambda: _scipy_w1_loop(px, py, slices), 1) * n_slices / slices
+    note = f"f64 numpy projection + loop × K={n_slices}, timed on {slices}"
+    rows.append(_speedup("sks", tag, seconds, sks_loop, f"ks_2samp(asymp): {note}"))
+    rows.append(_speedup("swd", tag, seconds, swd_loop, f"wasserstein_distance: {note}"))
+    return rows
+
+
+def _speedup(name: str, tag: str, seconds: dict[str, float], baseline: float, how: str) -> Row:
+    print(f"  scipy {name:8s} {tag}: {baseline:.3f} s ({how})", flush=True)
+    if name not in seconds:
+        return (f"stats/{name} {tag} scipy_seconds [{how}]", baseline, "s")
+    return (f"stats/{name} {tag} speedup_vs_scipy [{how}]", baseline / seconds[name], "x")
+
+
+def bench_ray(d: int, n_rows: int, batch_size: int, n_iter: int, repeat: int) -> list[Row]:
+    """Wall time of Ray null+alternative construction with 1 and 2 concurrent workers."""
+    import ray
+
+    from caloray.validate import ExperimentDesign, null_and_alternative
+    from caloray.validate.pipeline_ray import null_and_alternative_ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+    try:
+        rng = np.random.default_rng(0)
+        reference = rng.normal(size=(n_rows, d)).astype(np.float32)
+        candidate = rng.normal(0.01, 1.0, size=(n_rows, d)).astype(np.float32)
+        design = ExperimentDesign(batch_size=batch_size, n_iter=n_iter, n_slices=100, seed=0, chunk_size=2)
+        tag = f"mean-ks d={d} batch={batch_size} n_iter={n_iter}"
+        times = {}
+        for workers in (1, 2):
+            times[workers] = _best_time(
+                lambda w=workers: null_and_alternative_ray(reference, candidate, "mean-ks", design, concurrency=w),
+                repeat,
+            )
+            print(f"  ray {workers} worker(s) {tag}: {times[workers]:.2f} s", flush=True)
+        local = _best_time(lambda: null_and_alternative(reference, candidate, "mean-ks", design), repeat)
+        print(f"  local ({torch.get_num_threads()} torch threads) {tag}: {local:.2f} s", flush=True)
+        return [
+            (f"ray/null+alt {tag} 1 worker", 2 * n_iter / times[1], "replicates/s"),
+            (f"ray/null+alt {tag} 2 workers", 2 * n_iter / times[2], "replicates/s"),
+            (f"ray/null+alt {tag} speedup 1→2 workers", times[1] / times[2], "x"),
+            (f"local/null+alt {tag} ({torch.get_num_threads()} threads)", 2 * n_iter / local, "replicates/s"),
+        ]
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> list[Row]:
+    """Run the benchmark, print figures, return (name, value, unit) rows."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="n = 1k and 5k rows instead of 10k and 100k")
+    parser.add_argument("--dims", type=int, nargs="+", default=list(DIMS))
+    parser.add_argument("--rows", type=int, nargs="+", default=None, help="rows per sample (overrides --quick)")
+    parser.add_argument("--slices", type=int, default=100, help="K directions for SKS/SWD")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs per figure (best is kept)")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray worker scaling figure")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    rows_per_sample = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32 input, float64 math")
+    # Other processes on the host distort every figure: record the load next to them.
+    results: list[Row] = [("host/load_average_1min at start", os.getloadavg()[0], "runnable processes")]
+    for d in args.dims:
+        for n in rows_per_sample:
+            results += bench_statistics(d, n, args.slices, args.repeat)
+    if not args.no_ray:
+        batch = 1000 if args.quick else 5000
+        results += bench_ray(368, 4 * batch, batch, 16 if args.quick else 32, args.repeat)
+    results.append(("host/load_average_1min at end", os.getloadavg()[0], "runnable processes"))
+    print("\nname | value | unit")
+    for name, value, unit in results:
+        print(f"{name} | {value:.4g} | {unit}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

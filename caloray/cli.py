@@ -1,0 +1,324 @@
+"""The `caloray` command line: one entry point, one subcommand per capability.
+
+Each subcommand maps a few flags (or a YAML file) onto a typed config and calls one function; the
+work itself lives in the library, so everything here is also available from Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from caloray.errors import CalorayError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _run_with_config(args: argparse.Namespace, config_type: type, run: Callable) -> int:
+    """Load `config_type` from `args.config` (or defaults), apply `--out`, start Ray, run."""
+    from caloray.config import load_yaml
+    from caloray.runtime import init_ray
+
+    config = load_yaml(config_type, args.config) if args.config else config_type()
+    if args.out:
+        config.out = args.out
+    init_ray()
+    run(config)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from caloray.demo import DemoConfig, run_demo
+
+    return _run_with_config(args, DemoConfig, run_demo)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from caloray.config import from_dict, load_yaml
+    from caloray.runtime import init_ray
+    from caloray.sim import SimConfig, simulate_to_files
+
+    config = load_yaml(SimConfig, args.config) if args.config else SimConfig()
+    flags = {
+        "geometry": args.geometry, "particle": args.particle, "prior": args.prior, "n_showers": args.n,
+        "seed": args.seed, "shard_size": args.shard_size,
+        "energy_min_mev": None if args.energy_min_gev is None else args.energy_min_gev * 1e3,
+        "energy_max_mev": None if args.energy_max_gev is None else args.energy_max_gev * 1e3,
+        "energies_mev": None if args.energies_gev is None else tuple(e * 1e3 for e in args.energies_gev),
+    }
+    merged = {**dataclasses.asdict(config), **{k: v for k, v in flags.items() if v is not None}}
+    config = from_dict(SimConfig, merged, where="simulate")
+    init_ray()
+    paths = simulate_to_files(config, Path(args.out))
+    print(f"wrote {config.n_showers} showers in {len(paths)} shard(s) to {args.out}")
+    return 0
+
+
+def _features(args: argparse.Namespace) -> int:
+    from caloray.geometry import get_geometry
+    from caloray.io import expand_paths
+    from caloray.pipelines.features import compute_feature_files
+    from caloray.runtime import init_ray
+
+    init_ray()
+    paths = compute_feature_files(expand_paths(args.input), get_geometry(args.geometry), Path(args.out))
+    print(f"wrote {len(paths)} feature shard(s) to {args.out}")
+    return 0
+
+
+def _geometry(args: argparse.Namespace) -> int:
+    from caloray.geometry import BUILTIN, get_geometry, read_binning_xml, write_binning_xml
+
+    if args.name is None:
+        for name in BUILTIN:
+            print(get_geometry(name).describe())
+        return 0
+    geometry = read_binning_xml(args.name) if args.name.endswith(".xml") else get_geometry(args.name)
+    print(geometry.describe())
+    for layer in geometry.layers:
+        print(f"  layer {layer.id}: {layer.n_cells} cells")
+    if args.xml:
+        write_binning_xml(geometry, args.xml)
+        print(f"wrote {args.xml}")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from caloray.geometry import get_geometry
+    from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
+
+    geometry = get_geometry(args.geometry) if args.geometry else None
+    for path in expand_paths(args.files):
+        info = inspect_shower_file(path, geometry)
+        if args.check_values:
+            for start in range(0, info.n_showers, 10_000):
+                read_shower_rows(path, start, start + 10_000)
+        print(f"{path}: {info.n_showers} showers × {info.n_voxels} voxels ({info.showers_dtype}), "
+              f"geometry={info.geometry}, extra={list(info.per_row_keys)}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from caloray.train.ensemble import run_training
+
+    run_training(args.config, resume=args.resume)
+    return 0
+
+
+def _model_loader_and_range(args: argparse.Namespace):
+    """A picklable loader for the model named on the command line, and its allowed energy range (MeV)."""
+    from caloray.pipelines.calibrate import ModelReference
+
+    reference = ModelReference(args.model, tracking_uri=args.tracking_uri)
+    if args.energy_range_gev:
+        energy_range = (args.energy_range_gev[0] * 1e3, args.energy_range_gev[1] * 1e3)
+    else:
+        energy_range = reference.energy_range_mev()
+        if energy_range is None:
+            raise CalorayError(f"model {args.model!r} does not record its training energy range; "
+                               "pass --energy-range-gev MIN MAX")
+    return reference, energy_range
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from caloray.io import expand_paths
+    from caloray.pipelines.calibrate import CalibrationRun, calibrate_files
+    from caloray.provenance import write_provenance
+    from caloray.runtime import init_ray
+
+    loader, (e_min, e_max) = _model_loader_and_range(args)
+    run = CalibrationRun(inputs=tuple(str(p) for p in expand_paths(args.input)), out_dir=args.out,
+                         energy_min_mev=e_min, energy_max_mev=e_max, rows_per_unit=args.rows_per_unit,
+                         seed=args.seed)
+    init_ray()
+    write_provenance(Path(args.out) / "provenance.json", run, model=args.model)
+    shards = calibrate_files(loader, run, provenance={"model": args.model, "seed": str(args.seed)})
+    print(f"calibrated {len(shards)} shard(s) → {args.out} (allowed range {e_min / 1e3:g}–{e_max / 1e3:g} GeV)")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from caloray.pipelines.score import score_files
+    from caloray.runtime import init_ray
+
+    loader, energy_range = _model_loader_and_range(args)
+    init_ray()
+    summary = score_files(loader, energy_range, args.input, args.signal, Path(args.out), seed=args.seed)
+    print(summary)
+    return 0
+
+
+def _calibration_study(args: argparse.Namespace) -> int:
+    from caloray.studies.calibration import CalibrationStudyConfig, run_calibration_study
+
+    return _run_with_config(args, CalibrationStudyConfig, run_calibration_study)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from caloray.config import from_dict, load_yaml
+    from caloray.io import expand_paths
+    from caloray.pipelines.validate import ValidationConfig, validate_files
+    from caloray.runtime import init_ray
+
+    base = dataclasses.asdict(load_yaml(ValidationConfig, args.config)) if args.config else {}
+    flags = {
+        "reference": [str(p) for p in expand_paths(args.reference)] if args.reference else None,
+        "candidate": [str(p) for p in expand_paths(args.candidate)] if args.candidate else None,
+        "geometry": args.geometry, "out": args.out, "features": args.features, "statistics": args.stats,
+        "batch_sizes": args.batch_size, "n_iter": args.n_iter, "n_slices": args.n_slices, "seed": args.seed,
+        "mode": args.mode, "max_rows": args.max_rows,
+    }
+    config = from_dict(ValidationConfig, {**base, **{k: v for k, v in flags.items() if v is not None}},
+                       where="validate")
+    init_ray()
+    validate_files(config)
+    return 0
+
+
+def _amplification(args: argparse.Namespace) -> int:
+    from caloray.amplify import load_amplification_config, run_amplification
+    from caloray.amplify.study import DEFAULT_OUT
+    from caloray.runtime import init_ray
+
+    config = load_amplification_config(args.config)
+    init_ray()
+    result = run_amplification(config, args.out or DEFAULT_OUT)
+    print(result.paths["table"].read_text())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="caloray",
+        description="Machine-learned calorimeter simulation, calibration and validation on Ray, tracked in MLflow.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="end-to-end run on built-in simulated data (what `make run` does)",
+                       description="Simulate a small sample with Ray, ingest it with Ray Data, compute "
+                       "features and write plots and a summary table into the output folder.")
+    p.add_argument("--out", help="output folder (default outputs/demo)")
+    p.add_argument("--config", help="YAML file with DemoConfig fields")
+    p.set_defaults(handler=_demo)
+
+    p = sub.add_parser("simulate", help="simulate showers with the built-in parametrized simulator",
+                       description="Ray-parallel over shards, deterministic per (seed, shard), streaming to "
+                       "CaloChallenge HDF5 shards. Parametrized showers, not Geant4.")
+    p.add_argument("--geometry", help="ds1-photons | ds1-pions | ds2 | ds3 | ecal-hcal")
+    p.add_argument("--particle", help="photon | electron | pion (default: the geometry's)")
+    p.add_argument("--prior", help="fixed | uniform | log-uniform | ds1-ladder")
+    p.add_argument("--n", type=int, help="number of showers")
+    p.add_argument("--energy-min-gev", type=float)
+    p.add_argument("--energy-max-gev", type=float)
+    p.add_argument("--energies-gev", type=float, nargs="+", help="energies of the fixed prior")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--shard-size", type=int, help="showers per HDF5 shard")
+    p.add_argument("--config", help="YAML file with SimConfig fields (flags override it)")
+    p.add_argument("--out", required=True, help="output folder for the shards")
+    p.set_defaults(handler=_simulate)
+
+    p = sub.add_parser("features", help="compute high-level features of shower files (Parquet)",
+                       description="Layer energies, totals, E_dep/E_inc, centroids and widths, hit counts.")
+    p.add_argument("--input", nargs="+", required=True, help="files, folders or glob patterns")
+    p.add_argument("--geometry", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(handler=_features)
+
+    p = sub.add_parser("geometry", help="describe a geometry or export it as binning XML")
+    p.add_argument("name", nargs="?", help="built-in name or a binning XML path (omit to list built-ins)")
+    p.add_argument("--xml", help="write the geometry as CaloChallenge binning XML")
+    p.set_defaults(handler=_geometry)
+
+    p = sub.add_parser("inspect", help="validate shower files and print their structure")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--geometry", help="check the voxel count against this geometry")
+    p.add_argument("--check-values", action="store_true", help="also scan for NaN/inf/negative energies")
+    p.set_defaults(handler=_inspect)
+    p = sub.add_parser("train", help="train an ensemble on Ray Train, tracked in MLflow",
+                       description="Train K members of a surrogate (YAML TrainConfig) concurrently on Ray Train, "
+                       "log each as a nested MLflow run and register the ensemble.")
+    p.add_argument("config", help="TrainConfig YAML (see caloray/configs/train-*.yaml)")
+    p.add_argument("--resume", action="store_true", help="continue interrupted members from their checkpoints")
+    p.set_defaults(handler=_train)
+
+    def model_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", required=True, help="registry NAME[:VERSION] or a checkpoint file (.pt)")
+        p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
+        p.add_argument("--energy-range-gev", type=float, nargs=2, metavar=("MIN", "MAX"),
+                       help="allowed E_inc range (default: the range the model was trained on)")
+        p.add_argument("--seed", type=int, default=0, help="seed of the dequantization noise")
+
+    p = sub.add_parser("calibrate", help="MLE energy calibration with per-shower resolution (Ray Data)",
+                       description="For every shower: E_pred = argmax_z p(x|z) within the model's energy range, "
+                       "the Δ(−2 log L) = 1 crossings, resolution, asymmetry and flags, written as Parquet "
+                       "shards; resumable (finished shards are skipped).")
+    model_flags(p)
+    p.add_argument("--input", nargs="+", required=True, help="shower files, folders or globs")
+    p.add_argument("--out", required=True)
+    p.add_argument("--rows-per-unit", type=int, default=4096, help="showers per output shard")
+    p.set_defaults(handler=_calibrate)
+
+    p = sub.add_parser("score", help="anomaly scores −log p(x|E_rec) and, with --signal, ROC/AUC/SIC",
+                       description="Scores every shower with the flow at its reconstructed (MLE) energy; given a "
+                       "labelled signal sample, writes the ROC curve, AUC and significance improvement.")
+    model_flags(p)
+    p.add_argument("--input", nargs="+", required=True, help="background (reference) shower files")
+    p.add_argument("--signal", nargs="+", help="signal shower files")
+    p.add_argument("--out", required=True)
+    p.set_defaults(handler=_score)
+
+    p = sub.add_parser("calibration-study", help="the MLE-calibration paper's study on simulated pions",
+                       description="Trains flow and DNN ensembles on uniform and log-uniform priors, calibrates "
+                       "10…90 GeV evaluation sets, and writes/logs the bias and resolution table and plots.")
+    p.add_argument("config", nargs="?", help="YAML with CalibrationStudyConfig fields")
+    p.add_argument("--out", help="output folder")
+    p.set_defaults(handler=_calibration_study)
+    p = sub.add_parser("validate", help="calibrated two-sample tests of candidate vs reference showers",
+                       description="Feature maps × statistics with bootstrap or permutation nulls built on Ray; "
+                       "writes p-values, sigma, power, replicate arrays (Parquet) and null-vs-alternative plots, "
+                       "and logs them to MLflow.")
+    p.add_argument("--reference", nargs="+", help="reference shower files, folders or globs")
+    p.add_argument("--candidate", nargs="+", help="candidate (generated) shower files")
+    p.add_argument("--geometry", help="geometry of both samples")
+    p.add_argument("--features", nargs="+", help="voxels coarse coarse-A coarse-B total-energy layer-energies "
+                   "shower-shape calochallenge")
+    p.add_argument("--stats", nargs="+", help="mean-ks sks swd mmd fgd fgd-inf")
+    p.add_argument("--batch-size", type=int, nargs="+", help="rows per sample in one experiment (several allowed)")
+    p.add_argument("--n-iter", type=int, help="null and alternative replicates")
+    p.add_argument("--n-slices", type=int, help="random directions of the sliced statistics")
+    p.add_argument("--mode", choices=["bootstrap", "permutation"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-rows", type=int, help="at most this many showers per sample")
+    p.add_argument("--config", help="YAML with ValidationConfig fields (flags override it)")
+    p.add_argument("--out", help="output folder")
+    p.set_defaults(handler=_validate)
+    p = sub.add_parser("amplification", help="the camel-back amplification study with flows and flow ensembles",
+                       description="Quantile MSE vs generated events for 10/20/50 quantiles, the 5-parameter fit "
+                       "benchmark, amplification factors with uncertainties from repeated trainings (Ray tasks).")
+    p.add_argument("config", help="AmplificationConfig YAML (see caloray/configs/amplification.yaml)")
+    p.add_argument("--out", help="output folder (default outputs/amplification)")
+    p.set_defaults(handler=_amplification)
+
+    from caloray.superres.cli import add_superres_commands
+
+    add_superres_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except CalorayError as exc:
+        print(f"caloray {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Trainable surrogates (flows, VAEs, regressors), their preprocessing, ensembles and checkpoints."""
+
+from caloray.models.base import Batch, Surrogate
+from caloray.models.ensemble import Ensemble
+from caloray.models.layer_flow import LayerEnergyFlow
+from caloray.models.load import load
+from caloray.models.registry import MODEL_KINDS, build
+from caloray.models.regressor import EnergyRegressor
+from caloray.models.serialization import CheckpointError, load_model, read_checkpoint, save_model
+from caloray.models.vae import ShowerVAE
+from caloray.models.voxel_flow import VoxelFlow, sample_showers
+
+__all__ = [
+    "MODEL_KINDS",
+    "Batch",
+    "CheckpointError",
+    "EnergyRegressor",
+    "Ensemble",
+    "LayerEnergyFlow",
+    "ShowerVAE",
+    "Surrogate",
+    "VoxelFlow",
+    "build",
+    "load",
+    "load_model",
+    "read_checkpoint",
+    "sample_showers",
+    "save_model",
+]

@@ -1,0 +1,38 @@
+"""The one interface every trainable surrogate implements, and the batch it consumes."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+#: A training/inference batch: "showers" (B, n_voxels) MeV and "incident_energies" (B,) MeV,
+#: as float tensors on the model's device. Models derive their own features from these.
+Batch = dict[str, Tensor]
+
+
+class Surrogate(torch.nn.Module):
+    """A trainable model with a JSON-serializable constructor config.
+
+    Subclasses set `kind` (the registry name used in configs and checkpoints) and implement
+    `loss`; density models also implement `log_prob` and `sample`.
+    """
+
+    kind: ClassVar[str] = ""
+
+    def config(self) -> dict[str, Any]:
+        """Constructor keyword arguments (JSON-serializable) that rebuild this model untrained."""
+        raise NotImplementedError
+
+    def loss(self, batch: Batch) -> Tensor:
+        """Scalar training loss averaged over the batch."""
+        raise NotImplementedError
+
+    def log_prob(self, batch: Batch) -> Tensor:
+        """log p(x | conditions) per shower, shape (B,). Not defined for regressors."""
+        raise NotImplementedError(f"{type(self).__name__} has no likelihood")
+
+    def sample(self, incident_energies: Tensor) -> Batch:
+        """Draw one shower (or feature vector) per incident energy (MeV), shape (B,)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot sample")

@@ -1,0 +1,1 @@
+"""Matplotlib figures written as PNG files (Agg backend, no display needed)."""

@@ -1,0 +1,54 @@
+"""Provenance records written next to every output: what made it, with which config and seed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+
+def git_revision() -> str:
+    """Short git revision of the caloray checkout, or "unknown" outside a checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(config: Any = None, **extra: Any) -> dict[str, Any]:
+    """Versions, git revision, host and time, plus the (dataclass) config and extra fields."""
+    versions = {}
+    for package in ("caloray", "ray", "torch", "zuko", "mlflow", "numpy", "h5py"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    record: dict[str, Any] = {
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_revision": git_revision(),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+    if config is not None:
+        record["config"] = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
+    record.update(extra)
+    return record
+
+
+def write_provenance(path: str | Path, config: Any = None, **extra: Any) -> Path:
+    """Write `provenance(config, **extra)` as JSON (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(provenance(config, **extra), indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+    return path

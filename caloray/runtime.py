@@ -1,0 +1,35 @@
+"""Process-level set-up shared by the CLI and Ray jobs: Ray connection, quiet logs, output folders."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+
+SMALL_CLUSTER_CPUS = 4
+
+
+def init_ray(address: str | None = None, *, num_cpus: int | None = None, quiet: bool = True) -> None:
+    """Connect to `address` (or `RAY_ADDRESS`), else start a local Ray; idempotent.
+
+    Ray Data keeps its progress bars; its per-operator INFO logging is lowered to warnings.
+    """
+    if quiet:
+        for name in ("ray", "ray.data", "ray.train", "ray.tune"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    if not ray.is_initialized():
+        address = address or os.environ.get("RAY_ADDRESS")
+        kwargs: dict = {"include_dashboard": False} if address is None else {}
+        if num_cpus is not None and address is None:
+            kwargs["num_cpus"] = num_cpus
+        ray.init(address=address, log_to_driver=not quiet, configure_logging=not quiet, **kwargs)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = True
+    ctx.print_on_execution_start = False
+    if ray.cluster_resources().get("CPU", 0) <= SMALL_CLUSTER_CPUS:
+        # Ray Data reserves half of the cluster per operator; on a laptop-sized node that leaves a
+        # single-operator pipeline (read → map) one task at a time. Measured on 2 CPUs: HDF5 read
+        # 1.0 s with the reservation, 0.55 s without (plain Ray tasks: 0.47 s).
+        ctx.op_resource_reservation_enabled = False

@@ -1,0 +1,41 @@
+"""Random unit directions on the sphere and the projection of samples onto them."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from caloray.stats._shapes import as_replicates
+
+#: Rows of a sample projected per matrix product (bounds the float64 copy of the input).
+PROJECTION_ROWS = 1 << 14
+
+
+def random_directions(d: int, n_slices: int, seed: int, device: torch.device | str = "cpu") -> Tensor:
+    """K = `n_slices` unit vectors drawn uniformly on the sphere S^{d-1} from `seed`: (d, K) float64.
+
+    Drawn on the CPU from a seeded generator (normalised standard normals), so the same
+    (d, n_slices, seed) gives the same directions on every machine and device.
+    """
+    if d < 1 or n_slices < 1:
+        raise ValueError(f"need d >= 1 and n_slices >= 1, got d={d}, n_slices={n_slices}")
+    generator = torch.Generator().manual_seed(int(seed))
+    normals = torch.randn(d, n_slices, generator=generator, dtype=torch.float64)
+    return (normals / normals.norm(dim=0, keepdim=True)).to(device)
+
+
+def project(x: Tensor, directions: Tensor) -> Tensor:
+    """Projections θᵀx for all K directions: x (R, n, d), directions (d, K) → (R, n, K) float64.
+
+    One matrix product per block of rows, computed in float64.
+    """
+    x = as_replicates(x)
+    if directions.dim() != 2 or directions.shape[0] != x.shape[2]:
+        raise ValueError(f"directions must be (d={x.shape[2]}, K), got {tuple(directions.shape)}")
+    theta = directions.to(device=x.device, dtype=torch.float64)
+    flat = x.reshape(-1, x.shape[2])
+    out = torch.empty(flat.shape[0], theta.shape[1], dtype=torch.float64, device=x.device)
+    for start in range(0, flat.shape[0], PROJECTION_ROWS):
+        stop = start + PROJECTION_ROWS
+        out[start:stop] = flat[start:stop].to(torch.float64) @ theta
+    return out.reshape(x.shape[0], x.shape[1], theta.shape[1])

@@ -1,0 +1,114 @@
+"""The MLflow model registry for ensembles: register a version, load one back (weights_only).
+
+A registered version's source is the `ensemble/` artifact folder of the ensemble's parent run:
+`ensemble.pt` (a `caloray.models` checkpoint of kind "ensemble"), `manifest.json`, the training config
+and model/geometry descriptions. Nothing is pickled: loading needs only `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import mlflow.artifacts
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from caloray.errors import CalorayError
+from caloray.models import Ensemble, load_model
+
+ENSEMBLE_ARTIFACT = "ensemble"
+ENSEMBLE_FILE = "ensemble.pt"
+MANIFEST_FILE = "manifest.json"
+
+
+class RegistryError(CalorayError, LookupError):
+    """A registered model name or version does not exist (the message lists what does)."""
+
+
+def register_ensemble(
+    client: MlflowClient, name: str, *, source: str, run_id: str, description: str = ""
+) -> int:
+    """Create `name` if needed and add a version pointing at `source`; returns the version number."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, tags={"caloray.format": "caloray-ensemble"})
+    version = client.create_model_version(name, source=source, run_id=run_id, description=description)
+    return int(version.version)
+
+
+def registered_names(client: MlflowClient) -> list[str]:
+    """Every registered model name in the registry, sorted."""
+    return sorted(model.name for model in client.search_registered_models())
+
+
+def resolve_version(client: MlflowClient, name: str, version: int | str | None = None) -> int:
+    """The version number meant by `version` (None or "latest" → the highest); clear errors otherwise."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        available = ", ".join(registered_names(client)) or "none"
+        raise RegistryError(f"no registered model named {name!r}; registered models: {available}") from None
+    versions = sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'"))
+    if not versions:
+        raise RegistryError(f"registered model {name!r} has no versions")
+    if version is None or version == "latest":
+        return versions[-1]
+    try:
+        number = int(version)
+    except ValueError:
+        raise RegistryError(f"version must be an integer or 'latest', got {version!r}") from None
+    if number not in versions:
+        raise RegistryError(f"registered model {name!r} has no version {number}; versions: {versions}")
+    return number
+
+
+def download_registered(
+    name: str,
+    version: int | str | None = None,
+    *,
+    tracking_uri: str | None = None,
+    dst: str | Path | None = None,
+) -> Path:
+    """Download the artifact folder of a registered ensemble version; returns the local folder."""
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    number = resolve_version(client, name, version)
+    source = client.get_model_version_download_uri(name, str(number))
+    dst = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix="caloray-registry-"))
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst)))
+
+
+def load_registered(
+    name: str,
+    version: int | str | None = None,
+    *,
+    tracking_uri: str | None = None,
+    member_kind: str | None = None,
+) -> Ensemble:
+    """The registered ensemble `name` at `version` (int, "latest" or None = latest), loaded weights_only.
+
+    `tracking_uri` None uses `MLFLOW_TRACKING_URI` / MLflow's default; for a local training run pass
+    `caloray.tracking.local_tracking_uri(output_dir)`. `member_kind` guards against another model type.
+    """
+    folder = download_registered(name, version, tracking_uri=tracking_uri)
+    ensemble = load_model(folder / ENSEMBLE_FILE, expected_kind="ensemble")
+    if member_kind is not None and ensemble.member_kind != member_kind:
+        raise RegistryError(
+            f"registered model {name!r} holds {ensemble.member_kind!r} members, expected {member_kind!r}"
+        )
+    return ensemble
+
+
+def registered_energy_range(
+    name: str, version: int | str | None = None, *, tracking_uri: str | None = None
+) -> tuple[float, float] | None:
+    """(min, max) incident energy in MeV the registered ensemble was trained on, if its run recorded it."""
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    number = resolve_version(client, name, version)
+    run_id = client.get_model_version(name, str(number)).run_id
+    params = client.get_run(run_id).data.params if run_id else {}
+    try:
+        return float(params["data.incident_energy_min_mev"]), float(params["data.incident_energy_max_mev"])
+    except (KeyError, ValueError):
+        return None

@@ -1,0 +1,38 @@
+"""Where runs are tracked: a local SQLite store in the output folder, unless `MLFLOW_TRACKING_URI` is set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DB_FILE = "mlflow.db"
+ARTIFACT_DIR = "mlartifacts"
+
+
+def local_tracking_uri(output_dir: str | Path) -> str:
+    """`sqlite:///<output_dir>/mlflow.db`: the default store (it supports the model registry)."""
+    return f"sqlite:///{Path(output_dir).resolve() / DB_FILE}"
+
+
+def local_artifact_location(output_dir: str | Path) -> str:
+    """`file://` URI of `<output_dir>/mlartifacts`, where the local store keeps artifacts."""
+    return (Path(output_dir).resolve() / ARTIFACT_DIR).as_uri()
+
+
+def resolve_tracking_uri(output_dir: str | Path, configured: str | None = None) -> tuple[str, str | None]:
+    """(tracking URI, artifact location for new experiments or None for the server's default).
+
+    Precedence: `configured` (tracking.tracking_uri), then `MLFLOW_TRACKING_URI`, then the local store.
+    """
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri, None
+    return local_tracking_uri(output_dir), local_artifact_location(output_dir)
+
+
+def ui_command(tracking_uri: str, output_dir: str | Path | None = None) -> str:
+    """The shell command that opens the MLflow UI on `tracking_uri` (with the local artifact folder)."""
+    command = f"mlflow ui --backend-store-uri {tracking_uri}"
+    if output_dir is not None and tracking_uri.startswith("sqlite:"):
+        command += f" --default-artifact-root {local_artifact_location(output_dir)}"
+    return command

@@ -1,0 +1,155 @@
+"""Ray Data variant of the replicate computation: ray.data.range(n_iter) → map_batches over chunks.
+
+The reference and candidate arrays go into the object store once (`ray.put`); every task reads them
+zero-copy. Replicate i uses the same rows as in the local path, so both return the same arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+
+from caloray.stats import StatisticContext
+from caloray.stats.llr import LogDensity
+from caloray.validate.design import ExperimentDesign
+from caloray.validate.replicates import (
+    ArrayLike,
+    auto_chunk_size,
+    chunk_bounds,
+    chunk_null_and_alternative,
+)
+from caloray.validate.summary import TestResult, summarize
+
+
+def _as_numpy(a: ArrayLike) -> np.ndarray:
+    array = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    if array.ndim == 1:
+        array = array[:, None]
+    if not np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float64)
+    return array
+
+
+def put_features(features: ArrayLike | ray.ObjectRef) -> ray.ObjectRef:
+    """A (rows, d) feature array in the object store (as numpy); an ObjectRef is passed through, so
+    callers running many tests on one feature map put it once."""
+    if isinstance(features, ray.ObjectRef):
+        return features
+    return ray.put(_as_numpy(features))
+
+
+def _replicate_batch(
+    batch: dict[str, np.ndarray],
+    data_refs: list[ray.ObjectRef],
+    statistic: str,
+    design: ExperimentDesign,
+    context: StatisticContext,
+    chunk: int,
+) -> dict[str, np.ndarray]:
+    """map_batches function: null and alternative values of the replicate ids in `batch["id"]`.
+
+    Ids are evaluated in the same aligned chunks as the local path; a chunk only partly inside
+    this batch (possible only if Ray splits blocks off chunk boundaries) is evaluated whole.
+    """
+    reference, candidate = ray.get(data_refs)  # zero-copy, read-only views of the object store
+    with warnings.catch_warnings():  # torch warns about read-only numpy memory; nothing writes to it
+        warnings.simplefilter("ignore", UserWarning)
+        ref, cand = torch.as_tensor(reference), torch.as_tensor(candidate)
+    ids = np.asarray(batch["id"], dtype=np.int64)
+    null = np.empty(ids.size, dtype=np.float64)
+    alt = np.empty(ids.size, dtype=np.float64)
+    chunk_of = ids // chunk
+    for chunk_index in np.unique(chunk_of).tolist():
+        span = chunk_bounds(chunk_index, chunk, design.n_iter)
+        chunk_null, chunk_alt = chunk_null_and_alternative(ref, cand, statistic, design, context, chunk_index, chunk)
+        here = chunk_of == chunk_index
+        null[here] = chunk_null[ids[here] - span.start]
+        alt[here] = chunk_alt[ids[here] - span.start]
+    return {"replicate": ids, "null": null, "alt": alt}
+
+
+def aligned_block_count(n_iter: int, chunk: int, target: int) -> int:
+    """A block count near `target` for which ray.data.range's blocks (n_iter // blocks rows each)
+    start on chunk boundaries; 1 if none does."""
+    n_chunks = math.ceil(n_iter / chunk)
+    for blocks in sorted(range(1, n_chunks + 1), key=lambda b: abs(b - target)):
+        if (n_iter // blocks) % chunk == 0:
+            return blocks
+    return 1
+
+
+def null_and_alternative_ray(
+    reference: ArrayLike | ray.ObjectRef,
+    candidate: ArrayLike | ray.ObjectRef,
+    statistic: str,
+    design: ExperimentDesign,
+    context: StatisticContext | None = None,
+    concurrency: int | None = None,
+    num_cpus_per_task: float = 1.0,
+    blocks: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Same result as `replicates.null_and_alternative` (bit for bit), computed by Ray Data tasks.
+
+    reference/candidate: (rows, d) arrays, or ObjectRefs from `put_features` (not copied again).
+
+    `concurrency` caps the number of tasks running at once (None: as many as Ray schedules);
+    `blocks` is the target number of blocks of ray.data.range(n_iter) (default: one per chunk, at
+    most 4 × the cluster's CPUs). Requires an initialized Ray (or starts a default local one).
+    """
+    data_refs = [put_features(reference), put_features(candidate)]
+    d_ref, d_cand = (ray.get(ref).shape[1] for ref in data_refs)  # zero-copy reads, for the shapes
+    if d_ref != d_cand:
+        raise ValueError(f"reference has d={d_ref} but candidate has d={d_cand}")
+    context = context if context is not None else design.context(d_ref)
+    chunk = auto_chunk_size(design, d_ref)
+    if blocks is None:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        blocks = min(math.ceil(design.n_iter / chunk), 4 * max(cpus, 1))
+    n_blocks = aligned_block_count(design.n_iter, chunk, blocks)
+    options: dict[str, Any] = {"num_cpus": num_cpus_per_task}
+    if concurrency is not None:
+        options["compute"] = ray.data.TaskPoolStrategy(size=concurrency)
+    dataset = ray.data.range(design.n_iter, override_num_blocks=n_blocks).map_batches(
+        _replicate_batch,
+        batch_size=None,
+        batch_format="numpy",
+        fn_kwargs={
+            "data_refs": data_refs,
+            "statistic": statistic,
+            "design": design,
+            "context": context,
+            "chunk": chunk,
+        },
+        **options,
+    )
+    null = np.empty(design.n_iter, dtype=np.float64)
+    alt = np.empty(design.n_iter, dtype=np.float64)
+    seen = np.zeros(design.n_iter, dtype=bool)
+    for batch in dataset.iter_batches(batch_format="numpy", batch_size=None):
+        null[batch["replicate"]] = batch["null"]
+        alt[batch["replicate"]] = batch["alt"]
+        seen[batch["replicate"]] = True
+    if not seen.all():
+        raise RuntimeError(f"{np.count_nonzero(~seen)} replicates did not come back from the Ray pipeline")
+    return null, alt
+
+
+def run_test_ray(
+    reference: ArrayLike,
+    candidate: ArrayLike,
+    statistic: str,
+    design: ExperimentDesign,
+    log_p: LogDensity | None = None,
+    log_q: LogDensity | None = None,
+    concurrency: int | None = None,
+) -> TestResult:
+    """`replicates.run_test` on Ray: same replicates, same summary."""
+    d = _as_numpy(reference).shape[1]
+    context = design.context(d, log_p=log_p, log_q=log_q)
+    null, alt = null_and_alternative_ray(reference, candidate, statistic, design, context, concurrency)
+    return summarize(null, alt, statistic)

@@ -1,0 +1,143 @@
+"""Preprocessing transforms: exact inverses, Jacobians against autograd, JSON configs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from caloray.models.transforms import (
+    AlphaLogit,
+    ExtraDimensions,
+    IncidentEnergyNormalization,
+    LayerNormalization,
+    Log10Scale,
+    incident_energy_transform,
+    layer_energy_transform,
+    transform_from_config,
+)
+
+GENERATOR_SEED = 11
+
+
+def energies(n: int, low_exp: float = -2.0, high_exp: float = 5.0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(GENERATOR_SEED)
+    exponents = low_exp + (high_exp - low_exp) * torch.rand(n, generator=generator, dtype=torch.float64)
+    return 10.0**exponents
+
+
+def autograd_log_derivative(transform, x: torch.Tensor, *condition: torch.Tensor) -> torch.Tensor:
+    """Element-wise log |dy/dx| of an element-wise transform, via autograd."""
+    x = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(transform(x, *condition).sum(), x)
+    return grad.abs().log()
+
+
+def test_flow_one_reference_values():
+    """E_inc → log10(E_inc / 10 GeV); E_i → 2·(log10(E_i/MeV + 1e-3) − 1), E in MeV."""
+    incident = incident_energy_transform()
+    layer = layer_energy_transform()
+    x = torch.tensor([1e3, 1e4, 1e5], dtype=torch.float64)
+    assert torch.allclose(incident(x), torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64), atol=1e-15)
+    e = torch.tensor([0.0, 10.0 - 1e-3, 1e5 - 1e-3], dtype=torch.float64)
+    assert torch.allclose(layer(e), torch.tensor([-8.0, 0.0, 8.0], dtype=torch.float64), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "transform", [incident_energy_transform(), layer_energy_transform(), Log10Scale(3.0, 0.5, 1.5)]
+)
+def test_log10_scale_round_trip_and_jacobian(transform: Log10Scale):
+    x = torch.cat([torch.zeros(1, dtype=torch.float64), energies(1000)])
+    if transform.offset == 0:
+        x = x[1:]
+    assert torch.allclose(transform.inverse(transform(x)), x, rtol=1e-12, atol=1e-12)
+    # y → x → y over the physical range x >= 0 (below it x + offset cancels catastrophically).
+    y_min = float(transform(torch.zeros(1, dtype=torch.float64))) if transform.offset > 0 else -14.0
+    y = torch.linspace(y_min, 14.0, 101, dtype=torch.float64)
+    assert torch.allclose(transform(transform.inverse(y)), y, rtol=0, atol=1e-12)
+    assert torch.allclose(transform.log_abs_det_jacobian(x), autograd_log_derivative(transform, x), atol=1e-10)
+
+
+def test_layer_energy_transform_inverts_exactly_at_the_keV_scale():
+    """The 1 keV offset: zero, sub-keV and keV energies survive the round trip to 1e-12 MeV."""
+    transform = layer_energy_transform()
+    x = torch.tensor([0.0, 1e-7, 1e-4, 1e-3, 2e-3, 0.1, 1.0], dtype=torch.float64)
+    assert torch.allclose(transform.inverse(transform(x)), x, rtol=0, atol=1e-15)
+
+
+def test_alpha_logit_round_trip_and_jacobian():
+    transform = AlphaLogit(1e-6)
+    generator = torch.Generator().manual_seed(GENERATOR_SEED)
+    x = torch.cat(
+        [
+            torch.tensor([0.0, 1.0, 1e-9, 1 - 1e-9], dtype=torch.float64),
+            torch.rand(1000, generator=generator, dtype=torch.float64),
+        ]
+    )
+    y = transform(x)
+    assert torch.isfinite(y).all()
+    assert float(y[0]) == pytest.approx(math.log(1e-6 / (1 - 1e-6)), rel=1e-12)
+    assert torch.allclose(transform.inverse(y), x, rtol=0, atol=1e-12)
+    assert torch.allclose(transform.log_abs_det_jacobian(x), autograd_log_derivative(transform, x), atol=1e-9)
+
+
+def test_incident_energy_normalization():
+    transform = IncidentEnergyNormalization(scale=2.0)
+    generator = torch.Generator().manual_seed(GENERATOR_SEED)
+    showers = torch.rand(7, 5, generator=generator, dtype=torch.float64) * 100
+    incident = energies(7, 3, 5)
+    y = transform(showers, incident)
+    assert torch.allclose(y, showers / (2 * incident[:, None]), rtol=1e-15)
+    assert torch.allclose(transform.inverse(y, incident), showers, rtol=1e-12, atol=1e-12)
+    x = showers.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(transform(x, incident).sum(), x)
+    assert torch.allclose(transform.log_abs_det_jacobian(showers, incident), grad.log(), atol=1e-12)
+
+
+def test_layer_normalization_round_trip_and_empty_layers():
+    voxel_layer = [0, 0, 1, 1, 1, 2]
+    transform = LayerNormalization(voxel_layer)
+    showers = torch.tensor([[1.0, 3.0, 0.0, 0.0, 0.0, 2.0], [0.5, 0.5, 1.0, 2.0, 1.0, 7.0]], dtype=torch.float64)
+    layers = torch.zeros(2, 3, dtype=torch.float64).index_add(1, torch.tensor(voxel_layer), showers)
+    fractions = transform(showers, layers)
+    assert torch.equal(fractions[0, 2:5], torch.zeros(3, dtype=torch.float64))  # empty layer → 0, not NaN
+    sums = torch.zeros(2, 3, dtype=torch.float64).index_add(1, torch.tensor(voxel_layer), fractions)
+    assert torch.allclose(sums, (layers > 0).double())
+    assert torch.allclose(transform.inverse(fractions, layers), showers, rtol=1e-12, atol=1e-12)
+
+
+def test_extra_dimensions_round_trip():
+    generator = torch.Generator().manual_seed(GENERATOR_SEED)
+    layers = torch.rand(50, 6, generator=generator, dtype=torch.float64) * 1e3
+    layers[layers < 200] = 0.0  # some empty layers, including trailing ones
+    incident = layers.sum(-1) * 1.3 + 1.0
+    transform = ExtraDimensions(scale=2.0)
+    u = transform(layers, incident)
+    assert ((u >= 0) & (u <= 1)).all()
+    assert torch.allclose(u[:, 0], layers.sum(-1) / (2.0 * incident))
+    assert torch.allclose(transform.inverse(u, incident), layers, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        incident_energy_transform(),
+        layer_energy_transform(),
+        AlphaLogit(1e-6),
+        IncidentEnergyNormalization(2.0),
+        LayerNormalization([0, 1, 1]),
+        ExtraDimensions(2.0),
+    ],
+)
+def test_config_round_trip_through_json(transform):
+    config = json.loads(json.dumps(transform.config()))
+    rebuilt = transform_from_config(config)
+    assert type(rebuilt) is type(transform)
+    assert rebuilt.config() == transform.config()
+
+
+def test_unknown_transform_type():
+    with pytest.raises(ValueError, match="unknown transform type"):
+        transform_from_config({"type": "Nope"})

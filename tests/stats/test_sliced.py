@@ -1,0 +1,81 @@
+"""Directions, projections, sliced KS and sliced Wasserstein against scipy on the projections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import ks_2samp, wasserstein_distance
+
+from caloray.stats import project, random_directions, sliced_ks, sliced_wasserstein
+
+
+def test_directions_are_unit_reproducible_and_seed_dependent() -> None:
+    theta = random_directions(7, 11, seed=3)
+    assert theta.shape == (7, 11) and theta.dtype == torch.float64
+    torch.testing.assert_close(theta.norm(dim=0), torch.ones(11, dtype=torch.float64))
+    assert torch.equal(theta, random_directions(7, 11, seed=3))
+    assert not torch.allclose(theta, random_directions(7, 11, seed=4))
+
+
+def test_directions_are_uniform_on_the_sphere() -> None:
+    d, k = 5, 20000
+    theta = random_directions(d, k, seed=0)
+    # Uniform on S^{d-1}: E[θ] = 0 and E[θθᵀ] = I/d; each component's sd is ~1/sqrt(d k) resp. ~0.001.
+    assert theta.mean(dim=1).abs().max() < 5 / np.sqrt(d * k)
+    second = theta @ theta.T / k
+    assert (second - torch.eye(d, dtype=torch.float64) / d).abs().max() < 0.01
+    # The first coordinate of a uniform unit vector in d=5 has |θ_1| < 0.5 with probability 0.6875.
+    frac = (theta[0].abs() < 0.5).double().mean().item()
+    assert abs(frac - 0.6875) < 0.015
+
+
+def test_project_is_a_matrix_product() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 9, 4)).astype(np.float32)
+    theta = random_directions(4, 3, seed=1)
+    got = project(torch.as_tensor(x), theta).numpy()
+    np.testing.assert_allclose(got, x.astype(np.float64) @ theta.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(("n", "m"), [(45, 45), (45, 70)])
+def test_sliced_ks_matches_scipy_on_projections(n: int, m: int) -> None:
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, n, 5))
+    y = rng.standard_t(4, size=(2, m, 5))
+    theta = random_directions(5, 9, seed=2)
+    got = sliced_ks(torch.as_tensor(x), torch.as_tensor(y), theta).numpy()
+    scale = np.sqrt(n * m / (n + m))
+    th = theta.numpy()
+    expected = [
+        np.mean([scale * ks_2samp((x[r] @ th)[:, k], (y[r] @ th)[:, k]).statistic for k in range(9)]) for r in range(2)
+    ]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("n", "m"), [(45, 45), (45, 70)])
+def test_sliced_wasserstein_matches_scipy_on_projections(n: int, m: int) -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, n, 5))
+    y = rng.normal(0.3, 0.8, size=(2, m, 5))
+    theta = random_directions(5, 9, seed=2)
+    got = sliced_wasserstein(torch.as_tensor(x), torch.as_tensor(y), theta).numpy()
+    th = theta.numpy()
+    expected = [
+        np.mean([wasserstein_distance((x[r] @ th)[:, k], (y[r] @ th)[:, k]) for k in range(9)]) for r in range(2)
+    ]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_swd_scales_with_the_units_and_ks_does_not() -> None:
+    rng = np.random.default_rng(8)
+    x = torch.as_tensor(rng.normal(size=(40, 3)))
+    y = torch.as_tensor(rng.normal(1.0, 1.0, size=(40, 3)))
+    theta = random_directions(3, 6, seed=0)
+    torch.testing.assert_close(sliced_wasserstein(10 * x, 10 * y, theta), 10 * sliced_wasserstein(x, y, theta))
+    torch.testing.assert_close(sliced_ks(10 * x, 10 * y, theta), sliced_ks(x, y, theta))
+
+
+def test_wrong_direction_shape_is_rejected() -> None:
+    with pytest.raises(ValueError, match="directions"):
+        sliced_ks(torch.zeros(5, 3), torch.zeros(5, 3), torch.zeros(4, 2))

@@ -1,0 +1,42 @@
+"""Tracking URI resolution, the UI command, flat params and the loss-curve figure (no MLflow runs)."""
+
+from __future__ import annotations
+
+from caloray.tracking import flatten_params, plot_loss_curves, resolve_tracking_uri, ui_command
+from caloray.tracking.params import MAX_PARAM_CHARS
+
+
+def test_tracking_uri_precedence(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri, artifacts = resolve_tracking_uri(tmp_path)
+    assert uri == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert artifacts == (tmp_path.resolve() / "mlartifacts").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
+    assert resolve_tracking_uri(tmp_path) == ("http://tracking:5000", None)
+    assert resolve_tracking_uri(tmp_path, "sqlite:///x.db") == ("sqlite:///x.db", None)
+
+
+def test_ui_command(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert ui_command(uri) == f"mlflow ui --backend-store-uri {uri}"
+    assert ui_command(uri, tmp_path).endswith(
+        f"--default-artifact-root {(tmp_path / 'mlartifacts').as_uri()}"
+    )
+
+
+def test_flatten_params():
+    flat = flatten_params(
+        {"model": {"kind": "k", "kwargs": {"bins": 8, "voxel_layer": list(range(1000))}}, "x": 1}
+    )
+    assert flat["model.kind"] == "k" and flat["model.kwargs.bins"] == "8" and flat["x"] == "1"
+    assert len(flat["model.kwargs.voxel_layer"]) == MAX_PARAM_CHARS
+    assert flat["model.kwargs.voxel_layer"].endswith("…(truncated)")
+
+
+def test_loss_curve_png(tmp_path):
+    history = [
+        {"epoch": 1, "train_loss": 2.0, "val_loss": 2.5},
+        {"epoch": 2, "train_loss": 1.0, "val_loss": 1.5},
+    ]
+    path = plot_loss_curves({"member 0": history, "member 1": history}, tmp_path / "curves.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,74 @@
+"""Local replicate computation: chunk-independent, replicate i reproducible, right rows used."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from caloray.stats import numpy_api as api
+from caloray.validate import ExperimentDesign, null_and_alternative, replicate_rows, replicate_statistics
+from caloray.validate.replicates import auto_chunk_size, chunk_null_and_alternative
+
+RNG = np.random.default_rng(0)
+REFERENCE = RNG.normal(size=(3000, 5))
+CANDIDATE = RNG.normal(0.1, 1.0, size=(2000, 5))
+
+
+@pytest.mark.parametrize("statistic", ["mean-ks", "sks", "swd", "mmd", "fgd", "fgd-inf"])
+def test_chunking_changes_replicates_only_by_rounding(statistic: str) -> None:
+    """Different chunk sizes batch different replicates together: values agree to rounding only.
+    (The same design always uses the same aligned chunks, hence bit-identical values, see test_ray.)"""
+    results = [
+        null_and_alternative(
+            REFERENCE,
+            CANDIDATE,
+            statistic,
+            ExperimentDesign(batch_size=40, n_iter=12, n_slices=8, chunk_size=c),
+        )
+        for c in (1, 5, None)
+    ]
+    for null, alt in results[1:]:
+        np.testing.assert_allclose(null, results[0][0], rtol=1e-12)
+        np.testing.assert_allclose(alt, results[0][1], rtol=1e-12)
+
+
+def test_replicate_values_are_the_statistic_of_the_drawn_rows() -> None:
+    design = ExperimentDesign(batch_size=40, n_iter=6, n_slices=8, seed=9)
+    null, alt = null_and_alternative(REFERENCE, CANDIDATE, "swd", design)
+    directions = api.random_directions(5, 8, seed=9)
+    pooled = np.concatenate([REFERENCE, CANDIDATE])
+    for i in (0, 5):
+        x_rows, y_rows = replicate_rows("null", i, design, len(REFERENCE), len(CANDIDATE))
+        expected = api.sliced_wasserstein(pooled[x_rows], pooled[y_rows], directions)[0]
+        assert null[i] == pytest.approx(expected, rel=1e-12)
+        x_rows, y_rows = replicate_rows("alt", i, design, len(REFERENCE), len(CANDIDATE))
+        expected = api.sliced_wasserstein(pooled[x_rows], pooled[y_rows], directions)[0]
+        assert alt[i] == pytest.approx(expected, rel=1e-12)
+
+
+def test_single_replicate_matches_the_full_run() -> None:
+    design = ExperimentDesign(batch_size=40, n_iter=10, n_slices=8, seed=2, mode="permutation")
+    null, alt = null_and_alternative(REFERENCE, CANDIDATE, "sks", design)
+    context = design.context(5)
+    ref, cand = torch.as_tensor(REFERENCE), torch.as_tensor(CANDIDATE)
+    assert replicate_statistics(ref, cand, "sks", design, context, "null", [7])[0] == pytest.approx(null[7], rel=1e-12)
+    assert replicate_statistics(ref, cand, "sks", design, context, "alt", [7])[0] == pytest.approx(alt[7], rel=1e-12)
+    # The aligned chunk holding replicate 7 reproduces it bit for bit.
+    chunk = auto_chunk_size(design, 5)
+    chunk_null, chunk_alt = chunk_null_and_alternative(ref, cand, "sks", design, context, 7 // chunk, chunk)
+    assert chunk_null[7 % chunk] == null[7] and chunk_alt[7 % chunk] == alt[7]
+
+
+def test_float32_features_and_one_dimensional_input() -> None:
+    design = ExperimentDesign(batch_size=30, n_iter=4, seed=1)
+    null32, _ = null_and_alternative(REFERENCE.astype(np.float32), CANDIDATE.astype(np.float32), "mean-ks", design)
+    assert null32.dtype == np.float64
+    null1d, _ = null_and_alternative(REFERENCE[:, 0], CANDIDATE[:, 0], "mean-ks", design)
+    null_col, _ = null_and_alternative(REFERENCE[:, :1], CANDIDATE[:, :1], "mean-ks", design)
+    np.testing.assert_array_equal(null1d, null_col)
+
+
+def test_dimension_mismatch_is_rejected() -> None:
+    with pytest.raises(ValueError, match="d="):
+        null_and_alternative(REFERENCE, CANDIDATE[:, :3], "mean-ks", ExperimentDesign(batch_size=10, n_iter=2))
