@@ -45,6 +45,10 @@ class Physics:
     em_fraction_gamma_shape: float = 4.0  # f_em = min(1, s · Gamma(κ)), s solved so the mean is exact
     h_over_e: float = 0.6  # mean visible fraction of the hadronic (non-EM) energy
     invisible_sigma: float = 0.15  # sd of the visible fraction = invisible_sigma / sqrt(E_had / GeV)
+    # ln v = σ/√κ · G + const, G ~ Gamma(κ), mean h/e: skewness 2/√κ of ln v (0: a Beta instead, no skew).
+    # A right-skewed ln v is hidden from the ECAL/HCAL compensation a flow learns from layer energies, so it
+    # can lengthen the likelihood's low-energy side (Δ_L/Δ_U > 1); off by default until a study confirms it.
+    invisible_skew_shape: float = 0.0
     hadron_tmax_lambda: tuple[float, float] = (0.7, 0.2)  # t_max [λ] = a + b ln(E / GeV), after t_0
     hadron_beta_per_lambda: float = 0.9  # Gamma rate; α_h = 1 + β_h · t_max
     hadron_sigma_ln_alpha: float = 0.2

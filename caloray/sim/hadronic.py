@@ -7,8 +7,11 @@
   G ~ Gamma(κ, 1). G is positively skewed, so rare EM-rich showers form a tail of the response to high
   E_dep/E_inc; s is solved per shower so that E[min(1, s G)] equals the mean formula exactly:
       E[min(1, sG)] = s κ P(κ + 1, 1/s) + 1 − P(κ, 1/s),   P the regularized lower incomplete gamma.
-- The hadronic part (1 − f_em) deposits a visible fraction v ~ Beta with mean h/e = 0.6 and standard
-  deviation invisible_sigma / sqrt(E_had / GeV) (nuclear binding, neutrons: invisible-energy fluctuations).
+- The hadronic part (1 − f_em) deposits a visible fraction v with mean h/e = 0.6 and relative spread
+  ≈ invisible_sigma / (h/e) / sqrt(E_had / GeV) (nuclear binding, neutrons: invisible-energy fluctuations):
+  a Beta by default, or with `invisible_skew_shape` > 0 a right-skewed ln v (a scaled Gamma), i.e. a few
+  showers lose much less energy invisibly than typical. Unlike the f_em tail, that one is not visible in
+  the ECAL/HCAL split, so it survives the compensation a flow learns from layer energies.
 - Its longitudinal profile is a Gamma in λ after t_0 with t_max = a + b ln(E/GeV).
 These are parametrized showers, not Geant4.
 """
@@ -66,10 +69,21 @@ def sample_visible_fractions(
     physics: Physics,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Visible fraction v ~ Beta(mean h/e, sd invisible_sigma / sqrt(E_had/GeV)) per shower, shape (n,)."""
+    """Visible fraction v per shower, shape (n,): mean h/e, sd invisible_sigma / sqrt(E_had/GeV).
+
+    With `invisible_skew_shape` κ > 0, ln v is a shifted, scaled Gamma(κ) (skewness 2/√κ), normalized by
+    the Gamma moment generating function so that E[v] = h/e exactly (before the cap at 1); else v ~ Beta.
+    """
     m = physics.h_over_e
     sd = physics.invisible_sigma / np.sqrt(np.maximum(np.asarray(had_energies_mev) / 1000.0, 0.25))
     sd = np.minimum(sd, 0.9 * np.sqrt(m * (1 - m)))
+    kappa = physics.invisible_skew_shape
+    if kappa > 0:
+        # σ of ln v ≈ relative sd; t = σ/√κ < 1 keeps E[exp(t G)] = (1 − t)^(−κ) finite.
+        t = np.minimum(sd / m / np.sqrt(kappa), 0.5)
+        g = rng.gamma(kappa, size=t.shape)
+        log_norm = -kappa * np.log1p(-t)
+        return np.minimum(1.0, m * np.exp(t * g - log_norm))
     concentration = m * (1 - m) / sd**2 - 1.0
     return rng.beta(m * concentration, (1 - m) * concentration)
 

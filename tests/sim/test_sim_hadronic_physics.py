@@ -8,7 +8,12 @@ from scipy import stats
 
 from caloray.geometry import get_geometry
 from caloray.sim import Physics, SimConfig, em_fraction_mean, simulate_showers
-from caloray.sim.hadronic import clipped_gamma_mean, em_fraction_scale, sample_em_fractions
+from caloray.sim.hadronic import (
+    clipped_gamma_mean,
+    em_fraction_scale,
+    sample_em_fractions,
+    sample_visible_fractions,
+)
 from caloray.sim.spots import em_spots, hadron_spots
 
 
@@ -100,3 +105,22 @@ def test_hadronic_part_is_laterally_broader_than_em(layer: int) -> None:
     )
     r_em, r_had = np.median(em.r_mm[em.layer == layer]), np.median(had.r_mm[had.layer == layer])
     assert r_had > 2 * r_em, (layer, r_had, r_em)
+
+
+@pytest.mark.parametrize("kappa", [0.5, 1.0])
+def test_visible_fraction_mean_spread_and_log_skew(kappa: float) -> None:
+    # E[v] = h/e exactly by the Gamma MGF normalization; ln v has skewness 2/√κ (a shifted, scaled Gamma).
+    physics = Physics(invisible_skew_shape=kappa, invisible_sigma=0.2, h_over_e=0.6)
+    had_mev = np.full(400_000, 25_000.0)
+    v = sample_visible_fractions(had_mev, physics, np.random.default_rng(3))
+    assert abs(v.mean() - 0.6) < 5 * v.std() / np.sqrt(v.size)
+    assert np.log(v).std() == pytest.approx(0.2 / 0.6 / 5.0, rel=0.02)  # σ of ln v = relative sd
+    assert stats.skew(np.log(v)) == pytest.approx(2 / np.sqrt(kappa), rel=0.1)
+
+
+def test_visible_fraction_beta_when_skew_is_off() -> None:
+    physics = Physics(invisible_skew_shape=0.0, invisible_sigma=0.2, h_over_e=0.6)
+    v = sample_visible_fractions(np.full(200_000, 25_000.0), physics, np.random.default_rng(4))
+    assert v.mean() == pytest.approx(0.6, abs=3e-4)
+    assert v.std() == pytest.approx(0.2 / 5.0, rel=0.03)
+    assert abs(stats.skew(v)) < 0.15  # a Beta this narrow is nearly symmetric
