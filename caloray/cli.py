@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     from caloray.superres.cli import add_superres_commands
 
     add_superres_commands(sub)
+    from caloray.generate.cli import add_generate_commands
+
+    add_generate_commands(sub)
     return parser
 
 

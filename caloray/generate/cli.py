@@ -1,0 +1,114 @@
+"""`caloray generate`: flags (or a YAML `GenerationConfig`) → `generate`; exit 1 when the validation fails.
+
+`caloray/cli.py` calls `add_generate_commands(sub)` with its subparsers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = """\
+Sample showers from a trained surrogate into CaloChallenge HDF5 shards (shard-00000.h5, ...) with Ray Data:
+a pool of actors loads the model once each (one GPU per actor when the cluster has GPUs). Shard i is
+deterministic in (seed, i). Rerunning the same command resumes: valid shards are kept, missing, corrupt or
+temporary ones are regenerated; an output folder of another configuration is refused. manifest.json lists
+every shard with rows and sha256. The automatic validation generates --validate-n showers at the incident
+energies of the reference (default: the model's training data) and compares total and layer energies; the
+MLflow run ends FINISHED when it passes and FAILED when it fails.
+
+Models: a shower-vae; a voxel-flow with its Flow-I (--layer-model); a layer-energy-flow whose voxels are its
+layers. Exit status: 0 done (validation passed or off), 1 validation failed, 2 bad input."""
+
+EPILOG = """\
+examples:
+  caloray generate --model vae-ecal-hcal:2 --n 10000000 --energies log-uniform:1GeV-100GeV --out /data/gen
+  caloray generate --model flow2.pt --layer-model flow1.pt --n 100000 --energies fixed:10000,50000 \\
+      --geometry ds1-photons --reference train/ --out gen/"""
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    flags = {
+        "model": args.model, "layer_model": args.layer_model, "n_showers": args.n, "energies": args.energies,
+        "seed": args.seed, "shard_size": args.shard_size, "out": args.out, "batch_size": args.batch_size,
+        "tracking_uri": args.tracking_uri, "experiment": args.experiment, "use_gpu": args.gpu,
+        "actors": args.actors, "max_restarts": args.max_restarts, "geometry": args.geometry,
+        "validate_n": args.validate_n, "reference": args.reference, "validate_alpha": args.alpha,
+        "validate_n_iter": args.n_iter,
+    }
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def config_from_args(args: argparse.Namespace):
+    """The `GenerationConfig` of the YAML file (if any) with the command-line flags on top."""
+    import yaml
+
+    from caloray.config import from_dict
+    from caloray.errors import ConfigError
+    from caloray.generate.config import GenerationConfig
+
+    base: dict[str, Any] = {}
+    where = "generate"
+    if args.config:
+        where = str(args.config)
+        try:
+            base = yaml.safe_load(Path(args.config).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{args.config}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{args.config}: not valid YAML: {exc}") from None
+        if not isinstance(base, dict):
+            raise ConfigError(f"{args.config}: expected a mapping of GenerationConfig fields")
+    return from_dict(GenerationConfig, {**base, **_flags(args)}, where=where)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from caloray.generate.run import generate
+    from caloray.runtime import init_ray
+    from caloray.tracking import ui_command
+
+    config = config_from_args(args)
+    init_ray()
+    result = generate(config)
+    print(f"generated {result.n_generated} new showers ({result.showers_per_s:.4g} showers/s); "
+          f"{result.n_showers} showers in {len(result.shards)} shard(s) in {result.out_dir}")
+    print(f"manifest: {result.manifest_path}")
+    if result.validation is not None:
+        print((result.validation.folder / "summary.txt").read_text().rstrip())
+    print(f"MLflow run {result.mlflow_run_id} ({result.mlflow_status}); browse with: "
+          f"{ui_command(result.tracking_uri, result.out_dir)}")
+    if result.validation_passed is False:
+        print("caloray generate: validation FAILED (showers kept; the MLflow run is marked FAILED)")
+        return 1
+    return 0
+
+
+def add_generate_commands(sub: Any) -> None:
+    """Register `generate` on an argparse subparsers object."""
+    p = sub.add_parser("generate", help="production generation of showers from a trained model (Ray Data, resumable)",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="registry NAME[:VERSION] (newest when omitted) or a checkpoint file (.pt)")
+    p.add_argument("--layer-model", help="Flow-I (layer-energy-flow) feeding a voxel-flow --model")
+    p.add_argument("--n", type=int, help="number of showers (default 10000)")
+    p.add_argument("--energies", metavar="SPEC", help="log-uniform:A-B | uniform:A-B | fixed:E1,E2,... in MeV, or "
+                   "with units (log-uniform:1GeV-100GeV); default: log-uniform over the model's training range")
+    p.add_argument("--out", help="output folder (default outputs/generate)")
+    p.add_argument("--config", help="YAML with GenerationConfig fields (flags override it)")
+    p.add_argument("--seed", type=int, help="root seed of every shard (default 0)")
+    p.add_argument("--shard-size", type=int, help="showers per HDF5 shard (default 10000)")
+    p.add_argument("--batch-size", type=int, help="showers per model call (default 2000)")
+    p.add_argument("--validate-n", type=int, help="showers generated for the validation; 0 = off (default 10000)")
+    p.add_argument("--reference", nargs="+", metavar="FILES",
+                   help="reference shower files/folders/globs (default: the model's training data)")
+    p.add_argument("--geometry", help="built-in geometry or binning XML (default: from the reference or the model)")
+    p.add_argument("--alpha", type=float, help="family-wise significance level of the validation (default 0.01)")
+    p.add_argument("--n-iter", type=int, help="bootstrap replicates of each validation test (default 500)")
+    p.add_argument("--actors", type=int, help="generation actors (default: one per GPU, else one per CPU)")
+    p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
+                   help="one GPU per actor (default: when the Ray cluster has GPUs)")
+    p.add_argument("--max-restarts", type=int, help="restarts of a crashed actor, its shard retried (default 3)")
+    p.add_argument("--tracking-uri", help="MLflow tracking/registry URI (default: MLFLOW_TRACKING_URI, else a "
+                   "local store in the output folder)")
+    p.add_argument("--experiment", help="MLflow experiment (default caloray-generate)")
+    p.set_defaults(handler=_generate)

@@ -1,0 +1,252 @@
+"""Automatic validation of a generation: the model's showers against reference showers at the same energies.
+
+The test is conditional by construction: `validate_n` incident energies are drawn from the reference (rows
+disjoint from the reference sample when the reference is large enough), the model generates one shower per
+energy with the run's validation seed, and the configured feature maps of both samples go through
+`caloray.pipelines.validate.validate_arrays` (bootstrap null). It therefore compares p(x | E) under the
+reference's energy distribution, whatever energy spec the production used. The generation passes when every
+(feature × statistic) p-value is ≥ alpha / number of tests (Bonferroni, family-wise error ≤ alpha).
+
+The reference defaults to the model's training data: `data.paths` of the `train-config.yaml` stored with a
+registered ensemble, or found next to a checkpoint file (up to three folders up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import ray
+import yaml
+
+from caloray.errors import CalorayError, ConfigError
+from caloray.features.maps import feature_map
+from caloray.generate.models import GenerationError, ModelSource, ShowerSampler, iter_showers, load_sampler
+from caloray.generate.pipeline import WorkerSpec, worker_device
+from caloray.geometry import BUILTIN, Geometry, get_geometry, read_binning_xml
+from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
+from caloray.pipelines.validate import validate_arrays
+from caloray.tables import format_table
+
+TRAIN_CONFIG_FILE = "train-config.yaml"
+READ_BLOCK_ROWS = 4096
+SUMMARY_KEYS = ("feature", "statistic", "d", "batch_size", "observed", "p_value", "sigma", "passed")
+
+
+@dataclass
+class ValidationOutcome:
+    """Result of the automatic validation; `rows` has one dict per test (SUMMARY_KEYS)."""
+
+    passed: bool
+    alpha: float
+    threshold: float
+    rows: list[dict[str, Any]]
+    reference_files: list[str]
+    n_reference: int
+    n_candidate: int
+    folder: Path
+    artifacts: list[Path] = field(default_factory=list)
+
+    @property
+    def min_p_value(self) -> float:
+        return min(row["p_value"] for row in self.rows)
+
+    def metrics(self) -> dict[str, float]:
+        """MLflow metrics: per-test p-value and sigma, the smallest p-value, passed (1/0)."""
+        metrics = {"validation.passed": float(self.passed), "validation.min_p_value": self.min_p_value,
+                   "validation.threshold": self.threshold, "validation.n_reference": float(self.n_reference),
+                   "validation.n_candidate": float(self.n_candidate)}
+        for row in self.rows:
+            key = f"validation.{row['feature']}.{row['statistic']}"
+            metrics[f"{key}.p_value"], metrics[f"{key}.sigma"] = row["p_value"], row["sigma"]
+        return metrics
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {"passed": self.passed, "alpha": self.alpha, "threshold": self.threshold, "tests": self.rows,
+                "reference_files": self.reference_files, "n_reference": self.n_reference,
+                "n_candidate": self.n_candidate}
+
+
+# ----- reference and geometry ------------------------------------------------------------------------------
+
+def _train_config_paths(config_file: Path) -> list[str]:
+    data = yaml.safe_load(config_file.read_text()) or {}
+    paths = [str(p) for p in (data.get("data") or {}).get("paths") or []]
+    resolved = []
+    for text in paths:  # relative paths: as the training saw them (cwd), else next to the config file
+        candidate = Path(text)
+        if not candidate.is_absolute() and not candidate.exists() and (config_file.parent / candidate).exists():
+            candidate = config_file.parent / candidate
+        resolved.append(str(candidate))
+    return resolved
+
+
+def training_data_paths(model: ModelSource, tracking_uri: str | None = None) -> list[str]:
+    """The shower files the model was trained on, as recorded with it ([] when nothing is recorded)."""
+    if model.registry:
+        from caloray.tracking.registry import download_registered
+
+        config_file = download_registered(model.name, model.version, tracking_uri=tracking_uri) / TRAIN_CONFIG_FILE
+        return _train_config_paths(config_file) if config_file.is_file() else []
+    for folder in list(Path(model.ref).parents)[:4]:
+        if (folder / TRAIN_CONFIG_FILE).is_file():
+            return _train_config_paths(folder / TRAIN_CONFIG_FILE)
+    return []
+
+
+def resolve_reference(reference: list[str] | None, model: ModelSource, tracking_uri: str | None) -> list[Path]:
+    """Reference shower files: the configured ones, else the model's recorded training data."""
+    if reference:
+        return expand_paths(reference)
+    recorded = training_data_paths(model, tracking_uri)
+    if not recorded:
+        raise ConfigError(f"the validation needs reference showers and model {model.ref!r} records no training "
+                          "data: pass reference files (--reference FILES) or switch validation off (--validate-n 0)")
+    try:
+        return expand_paths(recorded)
+    except CalorayError as exc:
+        raise ConfigError(f"the training data recorded with model {model.ref!r} ({', '.join(recorded)}) is not "
+                          f"readable here ({exc}); pass --reference FILES") from None
+
+
+def resolve_geometry(name: str | None, reference: list[Path], voxel_layer: list[int]) -> Geometry | None:
+    """The geometry: `name` (built-in or binning XML), else the reference files' `geometry` attribute, else the
+    built-in geometry with the model's voxel → layer map; None when nothing identifies it."""
+    if name:
+        if name.endswith(".xml") or Path(name).is_file():
+            geometry = read_binning_xml(name)
+        else:
+            geometry = get_geometry(name)
+    else:
+        geometry = None
+        for path in reference:
+            attr = inspect_shower_file(path).geometry
+            if attr in BUILTIN:
+                geometry = get_geometry(attr)
+                break
+        if geometry is None:
+            geometry = next((get_geometry(g) for g in BUILTIN if get_geometry(g).voxel_layer.tolist() == voxel_layer),
+                            None)
+    if geometry is not None and geometry.n_voxels != len(voxel_layer):
+        raise GenerationError(f"geometry {geometry.name!r} has {geometry.n_voxels} voxels, the model generates "
+                              f"{len(voxel_layer)}")
+    return geometry
+
+
+# ----- samples ---------------------------------------------------------------------------------------------
+
+def _features(names: list[str], showers: np.ndarray, energies: np.ndarray, geometry: Geometry) -> dict[str, np.ndarray]:
+    return {n: np.asarray(feature_map(n)(showers, energies, geometry), dtype=np.float64).reshape(len(showers), -1)
+            for n in names}
+
+
+def reference_sample(paths: list[Path], geometry: Geometry, names: list[str], n_reference: int, n_conditions: int,
+                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Features of up to `n_reference` random reference showers, and `n_conditions` incident energies (MeV).
+
+    The energies come from other reference rows than the features when the files hold enough showers (else
+    they are drawn with replacement from all rows). Files are read in blocks; showers are not kept.
+    """
+    sizes = np.array([inspect_shower_file(p, geometry).n_showers for p in paths])
+    total = int(sizes.sum())
+    if total >= n_conditions + 4:
+        n_ref = min(n_reference, total - n_conditions)
+        chosen = rng.choice(total, n_ref + n_conditions, replace=False)
+        ref_rows, condition_rows = np.sort(chosen[:n_ref]), chosen[n_ref:]
+    else:
+        ref_rows, condition_rows = np.arange(total), rng.integers(0, total, n_conditions)
+    needed = np.union1d(ref_rows, condition_rows)
+    energies = np.empty(len(needed))
+    parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    for path, first, last in zip(paths, offsets[:-1], offsets[1:], strict=True):
+        local = needed[(needed >= first) & (needed < last)] - first
+        for block in np.unique(local // READ_BLOCK_ROWS):
+            lo = int(block) * READ_BLOCK_ROWS
+            rows = read_shower_rows(path, lo, min(lo + READ_BLOCK_ROWS, int(last - first)))
+            picked = local[(local >= lo) & (local < lo + READ_BLOCK_ROWS)]
+            global_rows = picked + first
+            energies[np.searchsorted(needed, global_rows)] = rows["incident_energies"][picked - lo]
+            keep = picked[np.isin(global_rows, ref_rows)] - lo
+            if len(keep):
+                for name, value in _features(names, rows["showers"][keep], rows["incident_energies"][keep],
+                                             geometry).items():
+                    parts[name].append(value)
+    features = {n: np.concatenate(v) for n, v in parts.items()}
+    return features, energies[np.searchsorted(needed, condition_rows)].astype(np.float32)
+
+
+def candidate_features(sampler: ShowerSampler, energies: np.ndarray, torch_seed: int, geometry: Geometry,
+                       names: list[str], batch_size: int, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Generate one shower per energy (MeV) and return their features (showers are not kept)."""
+    parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for lo, hi, showers in iter_showers(sampler, energies, torch_seed, batch_size, device):
+        for name, value in _features(names, showers, energies[lo:hi], geometry).items():
+            parts[name].append(value)
+    return {n: np.concatenate(v) for n, v in parts.items()}
+
+
+def _gpu_candidate_features(spec: WorkerSpec, energies: np.ndarray, torch_seed: int, geometry: Geometry,
+                            names: list[str]) -> dict[str, np.ndarray]:
+    device = worker_device(spec.use_gpu)
+    sampler = load_sampler(spec.model, spec.layer_model, spec.tracking_uri).to(device)
+    return candidate_features(sampler, energies, torch_seed, geometry, names, spec.context.batch_size, device)
+
+
+# ----- the test --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """The validation part of a `GenerationConfig`."""
+
+    n: int
+    features: list[str]
+    statistics: list[str]
+    n_iter: int
+    alpha: float
+    seed: int
+    reference_rows: int | None = None
+
+
+def run_validation(settings: ValidationSettings, spec: WorkerSpec, geometry: Geometry, reference: list[Path],
+                   folder: Path, sampler: ShowerSampler | None = None) -> ValidationOutcome:
+    """Compare `settings.n` generated showers with the reference; writes results.{csv,parquet}, summary.txt.
+
+    The validation showers are generated on a GPU worker for GPU runs, else on this process with `sampler`
+    (CPU; loaded here when not given), so CPU and GPU runs draw them on the same device type as the shards.
+    """
+    from caloray.generate.plan import validation_streams
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng, torch_seed = validation_streams(settings.seed)
+    n_reference = settings.reference_rows or 2 * settings.n
+    ref_features, energies = reference_sample(reference, geometry, settings.features, n_reference, settings.n, rng)
+    if spec.use_gpu and ray.is_initialized():
+        task = ray.remote(num_cpus=1, num_gpus=1)(_gpu_candidate_features)
+        generated = ray.get(task.remote(spec, energies, torch_seed, geometry, settings.features))
+    else:
+        sampler = sampler or load_sampler(spec.model, spec.layer_model, spec.tracking_uri)
+        generated = candidate_features(sampler.to("cpu"), energies, torch_seed, geometry, settings.features,
+                                       spec.context.batch_size)
+    n_ref = len(next(iter(ref_features.values())))
+    batch = max(2, min(settings.n, n_ref // 2 if n_ref >= 4 else n_ref))
+    features = {n: (ref_features[n], generated[n]) for n in settings.features}
+    table = validate_arrays(features, settings.statistics, [batch], n_iter=settings.n_iter, seed=settings.seed,
+                            mode="bootstrap", backend="local", out_dir=folder / "tests")
+    threshold = settings.alpha / (len(settings.features) * len(settings.statistics))
+    rows = [{**{k: row[k] for k in SUMMARY_KEYS if k != "passed"}, "passed": bool(row["p_value"] >= threshold)}
+            for row in table.to_pylist()]
+    passed = all(row["passed"] for row in rows)
+    title = (f"generation validation: {'PASSED' if passed else 'FAILED'} (every p ≥ {threshold:.3g} = "
+             f"{settings.alpha:g}/{len(rows)}; {settings.n} generated vs {n_ref} reference showers, "
+             f"{settings.n_iter} bootstrap replicates)")
+    text = format_table(rows, title=title)
+    (folder / "summary.txt").write_text(text + "\n")
+    pq.write_table(table, folder / "results.parquet")
+    pacsv.write_csv(table, folder / "results.csv")
+    return ValidationOutcome(passed, settings.alpha, threshold, rows, [str(p) for p in reference], n_ref, settings.n,
+                             folder, [folder / "summary.txt", folder / "results.csv", folder / "tests"])
