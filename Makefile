@@ -6,14 +6,15 @@ OUT         ?= outputs/demo
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 
-.PHONY: install run test test-slow test-all lint bench bench-quick deploy-check image image-gpu clean
+.PHONY: install run test test-slow test-all lint bench bench-quick deploy-check cluster-up cluster-down \
+	cluster-status image image-gpu clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, from the pin, so no later resolver step can pick another build.
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) torch
-	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev,cluster]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -41,6 +42,16 @@ bench-quick: $(STAMP)
 
 deploy-check: $(STAMP)
 	$(BIN)/python -m pytest tests/deploy -q
+
+# Local cluster: PostgreSQL-backed MLflow server + Ray head and worker node (see deploy/local/README.md).
+cluster-up: $(STAMP)
+	deploy/local/start.sh
+
+cluster-down:
+	deploy/local/stop.sh
+
+cluster-status:
+	deploy/local/status.sh
 
 # Container images (need a Docker engine; see deploy/README.md).
 image:

@@ -32,8 +32,9 @@ def caloray_subcommands() -> set[str]:
 
 
 def test_entrypoints_found() -> None:
-    assert len(ENTRYPOINTS) == 3
-    assert JOB_SCRIPTS == ["demo", "production", "simulate", "train"]
+    assert len(ENTRYPOINTS) == 8  # 7 RayJobs + the RayCronJob's template
+    assert JOB_SCRIPTS == ["calibrate", "demo", "generate", "pipeline", "production", "simulate", "superres", "train",
+                           "validate"]
 
 
 @pytest.mark.parametrize(("path", "entrypoint"), ENTRYPOINTS, ids=[p.name for p, _ in ENTRYPOINTS])

@@ -10,6 +10,7 @@ from deploy_testlib import JOBS, load_job_module
 from caloray.config import load_yaml
 from caloray.demo import DemoConfig
 from caloray.errors import ConfigError
+from caloray.pipelines.validate import ValidationConfig
 from caloray.sim import SimConfig
 from caloray.train import TrainConfig, load_train_config
 
@@ -21,11 +22,19 @@ def _expected(path: Path) -> type:
     simulate = load_job_module("simulate")
     production = load_job_module("production")
     prefix = path.name.split("-", 1)[0]
+    if prefix == "generate":
+        from caloray.generate import GenerationConfig
+
+        return GenerationConfig
     return {
         "simulate": simulate.SimulateJob if "datasets" in path.read_text() else SimConfig,
         "demo": DemoConfig,
         "train": TrainConfig,
         "production": production.ProductionConfig,
+        "calibrate": load_job_module("calibrate").CalibrateJob,
+        "validate": ValidationConfig,
+        "superres": load_job_module("superres").SuperresJob,
+        "pipeline": load_job_module("pipeline").PipelineConfig,
     }[prefix]
 
 
@@ -72,3 +81,37 @@ def test_unknown_keys_are_rejected(tmp_path: Path) -> None:
     bad.write_text("datasets:\n  - {name: a}\n  - {name: a}\n")
     with pytest.raises(ConfigError, match="unique"):
         load_job_module("simulate").load_job(bad)
+
+
+def test_pipeline_configs_are_consistent() -> None:
+    """Both pipeline configs load; the demo/production follow-up configs name what the pipelines register."""
+    pipeline = load_job_module("pipeline")
+    demo = pipeline.load_config(JOBS / "configs" / "pipeline-demo.yaml")
+    production = pipeline.load_config(JOBS / "configs" / "pipeline-production.yaml")
+    assert demo.data.train.n_showers <= 1000 and demo.generate.n_showers <= 1000, "the demo must stay tiny"
+    for config in (demo, production):
+        assert config.data.superres is not None and config.data.superres.geometry == "ds2"
+        assert config.data.reference.seed != config.data.train.seed, "the reference sample must be held out"
+    calibrate = load_yaml(load_job_module("calibrate").CalibrateJob, JOBS / "configs" / "calibrate-demo.yaml")
+    superres = load_yaml(load_job_module("superres").SuperresJob, JOBS / "configs" / "superres-demo.yaml")
+    assert calibrate.model == demo.train.flow1.tracking.registry_name
+    assert superres.model == demo.train.superres.tracking.registry_name
+    calibrate = load_yaml(load_job_module("calibrate").CalibrateJob, JOBS / "configs" / "calibrate-production.yaml")
+    assert calibrate.model == load_train_config(JOBS / "configs" / "train-flow1-ecal-hcal.yaml").tracking.registry_name
+
+
+def test_pipeline_rejects_inconsistent_configs(tmp_path: Path) -> None:
+    import yaml
+
+    pipeline = load_job_module("pipeline")
+    data = yaml.safe_load((JOBS / "configs" / "pipeline-demo.yaml").read_text())
+    data["train"]["generator"]["model"]["kind"] = "energy-regressor"
+    bad = tmp_path / "pipeline-bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="generator"):
+        pipeline.load_config(bad)
+    data = yaml.safe_load((JOBS / "configs" / "pipeline-demo.yaml").read_text())
+    data["train"]["flow1"]["tracking"]["registry_name"] = None
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="registry_name"):
+        pipeline.load_config(bad)

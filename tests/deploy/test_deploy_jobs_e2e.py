@@ -54,7 +54,7 @@ def test_simulate_job_named_datasets(ray_local, tmp_path: Path) -> None:
 def test_scripts_start_as_scripts(tmp_path: Path) -> None:
     """`python jobs/NAME.py` imports its sibling helper and caloray (what `ray job submit` runs)."""
     env = {**os.environ, "RAY_ADDRESS": ""}
-    for name in ("simulate", "demo"):
+    for name in ("simulate", "demo", "calibrate", "validate", "superres", "generate", "pipeline"):
         done = subprocess.run([sys.executable, str(JOBS / f"{name}.py"), "--help"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and "--config" in done.stdout, done.stderr

@@ -32,9 +32,18 @@ def _cluster() -> dict[str, Any]:
     return obj
 
 
+WORKFLOWS = {"simulate", "train", "calibrate", "validate", "superres", "generate", "pipeline"}
+
+
 def test_each_kind_is_deployed() -> None:
     kinds = sorted(o["kind"] for _, o in KUBERAY)
-    assert kinds == ["RayCluster", "RayCronJob", "RayJob", "RayJob"]
+    assert kinds == ["RayCluster", "RayCronJob", *["RayJob"] * len(WORKFLOWS)]
+
+
+def test_every_workflow_has_a_rayjob() -> None:
+    """One RayJob per workflow (all of them validated against the CRD schema above): rayjob-NAME.yaml."""
+    names = {p.stem.removeprefix("rayjob-") for p, _ in objects_of_kind("RayJob")}
+    assert names == WORKFLOWS
 
 
 @pytest.mark.parametrize(("path", "obj"), KUBERAY, ids=IDS)
