@@ -38,8 +38,13 @@ def test_dataset_columns_and_provenance(ray_local, two_files):
     rows = ds.take(3)
     assert rows[0]["showers"].shape == (368,)
     assert {"showers", "incident_energies", "source_file", "source_row"} <= set(rows[0])
-    batch = ds.sort("source_row").filter(lambda r: r["source_file"].endswith("part-1.h5")).take_batch(10)
-    assert np.array_equal(batch["showers"], arrays[1][0][:10])
+    # Block order out of Ray Data is not guaranteed (preserve_order is off), so collect one file's rows
+    # and order them by their recorded provenance before comparing.
+    part1 = ds.filter(lambda r: r["source_file"].endswith("part-1.h5")).take_all()
+    source_rows = np.array([r["source_row"] for r in part1])
+    assert np.array_equal(np.sort(source_rows), np.arange(500))
+    showers = np.stack([part1[i]["showers"] for i in np.argsort(source_rows)])
+    assert np.array_equal(showers, arrays[1][0])
 
 
 def test_hdf5_and_parquet_round_trip_bit_exact(ray_local, two_files, tmp_path):
