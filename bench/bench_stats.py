@@ -8,6 +8,9 @@
 uses here (torch.get_num_threads()).
 Scipy baselines loop ks_2samp / wasserstein_distance over dimensions or projections; where that loop
 would take long it runs on a subset of columns and is extrapolated linearly (the row says so).
+"stats/null" rows time what a validation run does: many bootstrap replicates from fixed pools, where caloray
+projects (SKS/SWD) and ranks (KS/W1 by counting) the pools once; the baseline redoes the straightforward
+per-replicate loop (draw rows, float64 numpy projection, scipy per column).
 MMD (O(n² d)) and FGD/FGD∞ (O(n d² + d³)) are only timed where they finish in seconds.
 """
 
@@ -129,6 +132,53 @@ def _speedup(name: str, tag: str, seconds: dict[str, float], baseline: float, ho
     return (f"stats/{name} {tag} speedup_vs_scipy [{how}]", baseline / seconds[name], "x")
 
 
+def _scipy_null_loop(reference: np.ndarray, candidate: np.ndarray, statistic: str, theta: np.ndarray,
+                     rng: np.random.Generator) -> float:
+    """Seconds of one straightforward replicate: draw the rows, (project them in float64,) loop the scipy
+    1-D test over the columns; timed on at most SCIPY_MAX_COLUMNS columns and extrapolated."""
+    n = reference.shape[0]
+    start = time.perf_counter()
+    x = reference[rng.integers(0, n, n)].astype(np.float64)
+    y = candidate[rng.integers(0, len(candidate), n)].astype(np.float64)
+    if statistic in ("sks", "swd"):
+        x, y = _numpy_projection(x, theta), _numpy_projection(y, theta)
+    prepare = time.perf_counter() - start
+    columns = min(x.shape[1], SCIPY_MAX_COLUMNS)
+    start = time.perf_counter()
+    (_scipy_w1_loop if statistic == "swd" else _scipy_ks_loop)(x, y, columns)
+    return prepare + (time.perf_counter() - start) * x.shape[1] / columns
+
+
+def bench_null_construction(d: int, n: int, n_slices: int, seed: int = 0) -> list[Row]:
+    """Null + alternative construction (bootstrap, batch = n rows from n-row pools) of the KS/W1-type tests:
+    caloray's `null_and_alternative` (pools projected/ranked once, replicates batched) against the
+    straightforward loop (per replicate: draw rows, project, scipy per column)."""
+    from caloray.validate import ExperimentDesign, null_and_alternative
+
+    rng = np.random.default_rng(seed)
+    reference = rng.standard_normal((n, d), dtype=np.float32)
+    candidate = rng.standard_normal((n, d), dtype=np.float32) + np.float32(0.01)
+    n_iter = 20 if n * d <= 10**8 else 4
+    design = ExperimentDesign(batch_size=n, n_iter=n_iter, n_slices=n_slices, seed=seed)
+    theta = design.context(d).directions.numpy()
+    tag = f"d={d} n={n}"
+    rows: list[Row] = []
+    for statistic in ("mean-ks", "sks", "swd"):
+        if statistic == "mean-ks" and n * d > 3 * 10**8:
+            print(f"  null {statistic:8s} {tag}: skipped (minutes per replicate on this CPU)", flush=True)
+            continue
+        start = time.perf_counter()
+        null_and_alternative(reference, candidate, statistic, design)
+        ours = (time.perf_counter() - start) / (2 * n_iter)  # includes the one-time projection/ranking
+        loop = _scipy_null_loop(reference, candidate, statistic, theta, rng)
+        print(f"  null {statistic:8s} {tag}: {ours:.3f} s/replicate over {2 * n_iter} (scipy loop {loop:.3f} s)",
+              flush=True)
+        how = f"bootstrap batch=n, {2 * n_iter} replicates incl. one-time projection/ranking"
+        rows.append((f"stats/null {statistic} {tag} replicates_per_s [{how}]", 1.0 / ours, "replicates/s"))
+        rows.append((f"stats/null {statistic} {tag} speedup_vs_scipy_loop [{how}]", loop / ours, "x"))
+    return rows
+
+
 def bench_ray(d: int, n_rows: int, batch_size: int, n_iter: int, repeat: int) -> list[Row]:
     """Wall time of Ray null+alternative construction with 1 and 2 concurrent workers."""
     import ray
@@ -184,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     for d in args.dims:
         for n in rows_per_sample:
             results += bench_statistics(d, n, args.slices, args.repeat)
+            results += bench_null_construction(d, n, args.slices)
     if not args.no_ray:
         batch = 1000 if args.quick else 5000
         results += bench_ray(368, 4 * batch, batch, 16 if args.quick else 32, args.repeat)

@@ -30,9 +30,13 @@ def _run_with_config(args: argparse.Namespace, config_type: type, run: Callable)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from caloray.demo import DemoConfig, run_demo
+    from caloray.demo import DEFAULT_OUT, load_demo_config, run_demo
+    from caloray.runtime import init_ray
 
-    return _run_with_config(args, DemoConfig, run_demo)
+    config = load_demo_config(args.config)
+    init_ray()
+    run_demo(config, args.out or DEFAULT_OUT, gpu=args.gpu)
+    return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -200,11 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="end-to-end run on built-in simulated data (what `make run` does)",
-                       description="Simulate a small sample with Ray, ingest it with Ray Data, compute "
-                       "features and write plots and a summary table into the output folder.")
+    p = sub.add_parser("demo", help="end-to-end pipeline on built-in simulated data (what `make run` does)",
+                       description="Simulate → ingest with Ray Data → train Flow-I, a shower generator and a "
+                       "super-resolution flow on Ray Train → generate → validate → calibrate → super-resolve, "
+                       "all tracked in the local MLflow store; ends with a summary and the MLflow UI command. "
+                       "Rerunning into the same folder reuses finished stages.")
     p.add_argument("--out", help="output folder (default outputs/demo)")
-    p.add_argument("--config", help="YAML file with DemoConfig fields")
+    p.add_argument("--config", help="PipelineConfig YAML (default: the embedded caloray/configs/demo.yaml)")
+    p.add_argument("--gpu", action="store_true", help="train with one GPU per Ray Train worker")
     p.set_defaults(handler=_demo)
 
     p = sub.add_parser("simulate", help="simulate showers with the built-in parametrized simulator",

@@ -11,9 +11,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from caloray.provenance import write_provenance
+from caloray.tracking.store import redact_uri
 
 
 def job_parser(description: str, *, out_help: str) -> argparse.ArgumentParser:
@@ -22,18 +22,6 @@ def job_parser(description: str, *, out_help: str) -> argparse.ArgumentParser:
     parser.add_argument("--config", required=True, help="YAML job config (see jobs/configs/)")
     parser.add_argument("--out", help=out_help)
     return parser
-
-
-def redact_uri(uri: str | None) -> str | None:
-    """`uri` with any `user:password@` part removed, so provenance never stores credentials."""
-    if not uri:
-        return uri
-    parts = urlsplit(uri)
-    if parts.password is None and parts.username is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def job_info() -> dict[str, Any]:

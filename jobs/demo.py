@@ -1,6 +1,7 @@
-"""Ray Job entrypoint: the end-to-end demo (simulate → Ray Data features → plots and summary).
+"""Ray Job entrypoint: the `make run` demo (the end-to-end pipeline on the embedded demo config).
 
-    python jobs/demo.py --config jobs/configs/demo-ecal-hcal.yaml --out /mnt/caloray/demo
+    python jobs/demo.py --out /mnt/caloray/demo                 # caloray/configs/demo.yaml
+    python jobs/demo.py --config my-demo.yaml --out /mnt/caloray/demo
 """
 
 from __future__ import annotations
@@ -10,26 +11,27 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from _entry import finish, job_parser, run_script
+from _entry import finish, run_script
 
-from caloray.config import load_yaml
-from caloray.demo import DemoConfig, run_demo
+from caloray.demo import DEFAULT_CONFIG, DEFAULT_OUT, load_demo_config, run_demo
 from caloray.runtime import init_ray
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return job_parser(__doc__.splitlines()[0], out_help="output folder (overrides the config's `out`)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help=f"PipelineConfig YAML (default {DEFAULT_CONFIG.name}, embedded)")
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument("--gpu", action="store_true", help="train with one GPU per Ray Train worker")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config = load_yaml(DemoConfig, args.config)
-    if args.out:
-        config.out = args.out
+    config = load_demo_config(args.config)
     init_ray()
-    outputs = run_demo(config)  # writes its own provenance.json; the job record goes next to it
-    finish(Path(config.out) / "job", config, stage="demo", config_file=str(args.config),
-           outputs={k: [str(p) for p in v] if isinstance(v, list) else str(v) for k, v in outputs.items()})
+    summary = run_demo(config, args.out, gpu=args.gpu)  # writes OUT/provenance.json; the job record goes next to it
+    finish(Path(summary["out"]) / "job", config, stage="demo",
+           config_file=str(args.config or DEFAULT_CONFIG), registered=summary["registered"])
     return 0
 
 

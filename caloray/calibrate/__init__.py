@@ -1,6 +1,6 @@
 """Calibration by maximum likelihood: batched E_pred with per-shower resolution, bias/resolution metrics."""
 
-from caloray.calibrate.metrics import ModeEstimate, bootstrap_mode, full_resolution, kde_mode
+from caloray.calibrate.metrics import ModeEstimate, bias_table, bootstrap_mode, full_resolution, kde_mode
 from caloray.calibrate.mle import (
     FLAG_AT_LOWER_EDGE,
     FLAG_AT_UPPER_EDGE,
@@ -23,6 +23,7 @@ __all__ = [
     "MLEResult",
     "MLESettings",
     "ModeEstimate",
+    "bias_table",
     "bootstrap_mode",
     "find_mle",
     "full_resolution",

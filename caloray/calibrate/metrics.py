@@ -50,3 +50,31 @@ def full_resolution(ratios: np.ndarray, mode: float, coverage: float = 0.68) -> 
     ratios = np.asarray(ratios, dtype=np.float64)
     ratios = ratios[np.isfinite(ratios)]
     return float(np.quantile(np.abs(ratios - mode), coverage))
+
+
+def bias_table(true_energy_mev: np.ndarray, pred_energy_mev: np.ndarray, resolution_mev: np.ndarray,
+               asymmetry: np.ndarray, *, n_bootstrap: int = 20, seed: int = 0) -> list[dict[str, float]]:
+    """One row per distinct true energy (all (N,) arrays, MeV): n, KDE mode of E_pred/E_true ± its bootstrap
+    std, bias, full resolution, mean per-shower resolution (resolution / E_true) and the fraction with
+    Δ_L/Δ_U > 1. Non-finite estimates (edge or failed fits) are left out of each row, and counted."""
+    true_energy_mev = np.asarray(true_energy_mev, dtype=np.float64)
+    ratios = np.asarray(pred_energy_mev, dtype=np.float64) / true_energy_mev
+    per_shower = np.asarray(resolution_mev, dtype=np.float64) / true_energy_mev
+    asymmetry = np.asarray(asymmetry, dtype=np.float64)
+    rows = []
+    for k, energy in enumerate(np.unique(true_energy_mev)):
+        at = true_energy_mev == energy
+        finite = at & np.isfinite(ratios)
+        row = {"E_true [GeV]": energy / 1e3, "n": float(at.sum()), "n_non_finite": float(at.sum() - finite.sum())}
+        if finite.sum() >= 2:
+            mode = bootstrap_mode(ratios[finite], n_bootstrap, seed=seed + k)
+            row |= {"mode": mode.mode, "±": mode.uncertainty, "bias": mode.bias,
+                    "full resolution": full_resolution(ratios[finite], mode.mode)}
+        else:
+            row |= {"mode": float("nan"), "±": float("nan"), "bias": float("nan"), "full resolution": float("nan")}
+        shower = per_shower[at & np.isfinite(per_shower)]
+        lopsided = asymmetry[at & np.isfinite(asymmetry)]
+        row["mean per-shower resolution"] = float(shower.mean()) if shower.size else float("nan")
+        row["Δ_L/Δ_U > 1"] = float(np.mean(lopsided > 1)) if lopsided.size else float("nan")
+        rows.append(row)
+    return rows

@@ -93,16 +93,3 @@ def write_identity(out_dir: Path, identity: dict[str, Any], config: dict[str, An
 def read_manifest(out_dir: Path) -> dict[str, Any] | None:
     """The manifest of `out_dir`, or None (missing or unreadable: the shards are then re-verified)."""
     return read_json(out_dir / MANIFEST_FILE)
-
-
-def redact_uri(uri: str | None) -> str | None:
-    """`uri` without a `user:password@` part, so manifests and params never store credentials."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    if not uri:
-        return uri
-    parts = urlsplit(uri)
-    if parts.username is None and parts.password is None:
-        return uri
-    netloc = f"{parts.hostname or ''}:{parts.port}" if parts.port else parts.hostname or ""
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

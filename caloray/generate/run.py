@@ -22,7 +22,6 @@ from caloray.generate.manifest import (
     check_out_dir,
     fingerprint,
     read_manifest,
-    redact_uri,
     write_identity,
     write_json_atomic,
 )
@@ -54,6 +53,7 @@ from caloray.generate.validation import (
 )
 from caloray.geometry import Geometry
 from caloray.io import expand_paths, inspect_shower_file
+from caloray.tracking.store import redact_uri
 
 SEEDING = ("shard i: numpy SeedSequence(seed, spawn_key=(0, i)).spawn(2) → incident energies, torch seed; "
            "validation: SeedSequence(seed, spawn_key=(1,))")

@@ -28,11 +28,16 @@ def sliced_ks(x: Tensor, y: Tensor, directions: Tensor) -> Tensor:
     return ks_scale(x.shape[1], y.shape[1]) * per_column(px, py, ks_sup_rows).mean(dim=-1)
 
 
+def mean_wasserstein(x: Tensor, y: Tensor) -> Tensor:
+    """(1/d) Σ_I W1 of the d marginals: x (R, n, d), y (R, m, d) → (R,) float64 (SWD of projected samples)."""
+    x, y = as_replicate_pair(x, y)
+    return per_column(x, y, wasserstein1_rows).mean(dim=-1)
+
+
 def sliced_wasserstein(x: Tensor, y: Tensor, directions: Tensor) -> Tensor:
     """SWD = (1/K) Σ_θ W1(θᵀX, θᵀY) over the columns of `directions` (d, K), in the units of x.
 
     x (R, n, d), y (R, m, d) → (R,) float64.
     """
     x, y = as_replicate_pair(x, y)
-    px, py = project(x, directions), project(y, directions)
-    return per_column(px, py, wasserstein1_rows).mean(dim=-1)
+    return mean_wasserstein(project(x, directions), project(y, directions))

@@ -36,3 +36,16 @@ def ui_command(tracking_uri: str, output_dir: str | Path | None = None) -> str:
     if output_dir is not None and tracking_uri.startswith("sqlite:"):
         command += f" --default-artifact-root {local_artifact_location(output_dir)}"
     return command
+
+
+def redact_uri(uri: str | None) -> str | None:
+    """`uri` without a `user:password@` part, so manifests and params never store credentials."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if not uri:
+        return uri
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    netloc = f"{parts.hostname or ''}:{parts.port}" if parts.port else parts.hostname or ""
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

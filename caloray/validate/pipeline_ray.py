@@ -19,9 +19,11 @@ from caloray.stats.llr import LogDensity
 from caloray.validate.design import ExperimentDesign
 from caloray.validate.replicates import (
     ArrayLike,
+    ReplicatePools,
     auto_chunk_size,
     chunk_bounds,
-    chunk_null_and_alternative,
+    pool_chunk,
+    prepare_pools,
 )
 from caloray.validate.summary import TestResult, summarize
 
@@ -50,23 +52,27 @@ def _replicate_batch(
     design: ExperimentDesign,
     context: StatisticContext,
     chunk: int,
+    prepared: list[ray.ObjectRef] | None = None,
 ) -> dict[str, np.ndarray]:
     """map_batches function: null and alternative values of the replicate ids in `batch["id"]`.
 
     Ids are evaluated in the same aligned chunks as the local path; a chunk only partly inside
     this batch (possible only if Ray splits blocks off chunk boundaries) is evaluated whole.
     """
-    reference, candidate = ray.get(data_refs)  # zero-copy, read-only views of the object store
-    with warnings.catch_warnings():  # torch warns about read-only numpy memory; nothing writes to it
-        warnings.simplefilter("ignore", UserWarning)
-        ref, cand = torch.as_tensor(reference), torch.as_tensor(candidate)
+    if prepared:  # a list, so Ray passes the ref itself (the pools are fetched once per task)
+        pools = ray.get(prepared[0])
+    else:
+        reference, candidate = ray.get(data_refs)  # zero-copy, read-only views of the object store
+        with warnings.catch_warnings():  # torch warns about read-only numpy memory; nothing writes to it
+            warnings.simplefilter("ignore", UserWarning)
+            pools = ReplicatePools(torch.as_tensor(reference), torch.as_tensor(candidate), statistic)
     ids = np.asarray(batch["id"], dtype=np.int64)
     null = np.empty(ids.size, dtype=np.float64)
     alt = np.empty(ids.size, dtype=np.float64)
     chunk_of = ids // chunk
     for chunk_index in np.unique(chunk_of).tolist():
         span = chunk_bounds(chunk_index, chunk, design.n_iter)
-        chunk_null, chunk_alt = chunk_null_and_alternative(ref, cand, statistic, design, context, chunk_index, chunk)
+        chunk_null, chunk_alt = pool_chunk(pools, design, context, chunk_index, chunk)
         here = chunk_of == chunk_index
         null[here] = chunk_null[ids[here] - span.start]
         alt[here] = chunk_alt[ids[here] - span.start]
@@ -107,6 +113,15 @@ def null_and_alternative_ray(
         raise ValueError(f"reference has d={d_ref} but candidate has d={d_cand}")
     context = context if context is not None else design.context(d_ref)
     chunk = auto_chunk_size(design, d_ref)
+    # Sliced statistics: project both pools once here (the directions are fixed per test); the tasks then
+    # gather (rows, K) projections instead of (rows, d) features.
+    # Pools transformed once for all replicates (projected and/or ranked, see `prepare_pools`) go to the object
+    # store as they are; untransformed features stay the zero-copy refs above.
+    with warnings.catch_warnings():  # read-only object-store memory; preparing only reads it
+        warnings.simplefilter("ignore", UserWarning)
+        pools = prepare_pools(*(torch.as_tensor(ray.get(r)) for r in data_refs), statistic, context,
+                              design.batch_size)
+    pools_ref = ray.put(pools) if pools.projected or pools.n_bins else None
     if blocks is None:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         blocks = min(math.ceil(design.n_iter / chunk), 4 * max(cpus, 1))
@@ -124,6 +139,7 @@ def null_and_alternative_ray(
             "design": design,
             "context": context,
             "chunk": chunk,
+            "prepared": [pools_ref] if pools_ref is not None else [],
         },
         **options,
     )

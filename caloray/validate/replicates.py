@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from caloray.stats import StatisticContext, get_statistic
-from caloray.stats._shapes import WORK_ELEMENTS
+from caloray.stats._shapes import WORK_ELEMENTS, ks_scale
+from caloray.stats.ks import mean_ks
 from caloray.stats.llr import LogDensity
+from caloray.stats.projections import project
+from caloray.stats.ranked import RankedPool, ks_sup_ranked, ranked_pool, wasserstein1_ranked
+from caloray.stats.sliced import mean_wasserstein
 from caloray.validate.design import ExperimentDesign
 from caloray.validate.sampling import Kind, chunk_rows
 from caloray.validate.summary import TestResult, summarize
@@ -55,6 +60,83 @@ def gather_rows(reference: Tensor, candidate: Tensor, rows: np.ndarray) -> Tenso
     return out
 
 
+#: Sliced statistics as the per-column statistic of projected samples. The K directions are fixed for all
+#: replicates of a test (spec §2) and projection is linear, so the pools are projected once and every
+#: replicate gathers projected rows: no (batch × d × K) matrix product per replicate.
+SLICED_AS_PER_COLUMN = {"sks": "mean-ks", "swd": "mean-w1"}
+#: Per-column statistics that can count over per-column ranks of the pool (caloray.stats.ranked) instead of
+#: sorting each replicate: worth it while the pool has at most this many rows per replicate row …
+RANK_POOL_FACTOR = 4
+#: … and its rank table stays under this many elements (int32).
+RANK_MAX_ELEMENTS = 1 << 28
+
+
+@dataclass(frozen=True)
+class ReplicatePools:
+    """What replicates draw rows from: reference (N, ·) and candidate (M, ·) in the form `statistic` reads —
+    the features themselves; for a sliced statistic their (N, K) float64 projections (`projected`); for
+    KS/W1-type statistics possibly their int32 per-column ranks in the pool (`n_bins` > 0, W1 with `gaps`)."""
+
+    reference: Tensor
+    candidate: Tensor
+    statistic: str
+    projected: bool = False
+    n_bins: int = 0
+    gaps: np.ndarray | None = None
+
+    @property
+    def per_column(self) -> str | None:
+        """The per-column statistic evaluated on the pools ("mean-ks", "mean-w1"), or None."""
+        if self.projected:
+            return SLICED_AS_PER_COLUMN[self.statistic]
+        return "mean-ks" if self.statistic == "mean-ks" else None
+
+    def evaluate(self, x: Tensor, y: Tensor, context: StatisticContext) -> Tensor:
+        """The statistic of gathered replicate rows x (R, n, ·), y (R, m, ·) → (R,) float64."""
+        if self.n_bins:
+            ranked = RankedPool(np.empty((0, 0), np.int32), self.gaps, self.reference.shape[0], self.n_bins)
+            a, b = x.numpy(), y.numpy()
+            if self.per_column == "mean-w1":
+                return wasserstein1_ranked(a, b, ranked).mean(dim=-1)
+            return ks_scale(a.shape[1], b.shape[1]) * ks_sup_ranked(a, b, ranked).mean(dim=-1)
+        if self.per_column == "mean-w1":
+            return mean_wasserstein(x, y)
+        if self.per_column == "mean-ks":
+            return mean_ks(x, y)
+        return get_statistic(self.statistic)(x, y, context)
+
+
+def prepare_pools(reference: Tensor, candidate: Tensor, statistic: str, context: StatisticContext,
+                  batch_size: int | None = None) -> ReplicatePools:
+    """The pools of one test, transformed once for all its replicates: sliced statistics project both samples
+    onto `context.directions`; KS/W1-type statistics on the CPU are ranked per column when replicates of
+    `batch_size` rows per sample are a large enough share of the pool (counting then beats sorting)."""
+    get_statistic(statistic)  # unknown names fail here, before any work
+    pools = ReplicatePools(reference, candidate, statistic)
+    if statistic in SLICED_AS_PER_COLUMN and context.directions is not None:
+        pools = ReplicatePools(project(reference, context.directions)[0], project(candidate, context.directions)[0],
+                               statistic, projected=True)
+    rows = pools.reference.shape[0] + pools.candidate.shape[0]
+    if (pools.per_column is not None and batch_size is not None and pools.reference.device.type == "cpu"
+            and rows <= RANK_POOL_FACTOR * 2 * batch_size and rows * pools.reference.shape[1] <= RANK_MAX_ELEMENTS):
+        ranked = ranked_pool(pools.reference, pools.candidate, with_gaps=pools.per_column == "mean-w1")
+        ranks = torch.from_numpy(ranked.ranks)
+        n_ref = pools.reference.shape[0]
+        pools = ReplicatePools(ranks[:n_ref], ranks[n_ref:], statistic, pools.projected, ranked.n_bins,
+                               ranked.gaps if pools.per_column == "mean-w1" else None)
+    return pools
+
+
+def pool_statistics(
+    pools: ReplicatePools, design: ExperimentDesign, context: StatisticContext, kind: Kind, indices: Sequence[int]
+) -> np.ndarray:
+    """The statistic of replicates `indices` of `kind` drawn from prepared pools, (len(indices),) float64."""
+    x_rows, y_rows = chunk_rows(kind, indices, design, pools.reference.shape[0], pools.candidate.shape[0])
+    x = gather_rows(pools.reference, pools.candidate, x_rows)
+    y = gather_rows(pools.reference, pools.candidate, y_rows)
+    return pools.evaluate(x, y, context).cpu().numpy().astype(np.float64)
+
+
 def replicate_statistics(
     reference: Tensor,
     candidate: Tensor,
@@ -68,16 +150,28 @@ def replicate_statistics(
 
     The listed replicates are evaluated together in one batched call; callers chunk.
     """
-    fn = get_statistic(statistic)
-    x_rows, y_rows = chunk_rows(kind, indices, design, reference.shape[0], candidate.shape[0])
-    x = gather_rows(reference, candidate, x_rows)
-    y = gather_rows(reference, candidate, y_rows)
-    return fn(x, y, context).cpu().numpy().astype(np.float64)
+    pools = prepare_pools(reference, candidate, statistic, context, design.batch_size)
+    return pool_statistics(pools, design, context, kind, indices)
 
 
 def chunk_bounds(chunk_index: int, chunk: int, n_iter: int) -> range:
     """Replicate indices of aligned chunk `chunk_index`: [c·chunk, min((c+1)·chunk, n_iter))."""
     return range(chunk_index * chunk, min((chunk_index + 1) * chunk, n_iter))
+
+
+def pool_chunk(
+    pools: ReplicatePools, design: ExperimentDesign, context: StatisticContext, chunk_index: int, chunk: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Null and alternative values of the replicates of one aligned chunk (see `chunk_bounds`).
+
+    Batched reductions round differently for different batch shapes, so every path (local, Ray)
+    evaluates replicates in the same aligned chunks: replicate i then has bit-identical values
+    wherever it is computed.
+    """
+    indices = chunk_bounds(chunk_index, chunk, design.n_iter)
+    null = pool_statistics(pools, design, context, "null", indices)
+    alt = pool_statistics(pools, design, context, "alt", indices)
+    return null, alt
 
 
 def chunk_null_and_alternative(
@@ -89,16 +183,9 @@ def chunk_null_and_alternative(
     chunk_index: int,
     chunk: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Null and alternative values of the replicates of one aligned chunk (see `chunk_bounds`).
-
-    Batched reductions round differently for different batch shapes, so every path (local, Ray)
-    evaluates replicates in the same aligned chunks: replicate i then has bit-identical values
-    wherever it is computed.
-    """
-    indices = chunk_bounds(chunk_index, chunk, design.n_iter)
-    null = replicate_statistics(reference, candidate, statistic, design, context, "null", indices)
-    alt = replicate_statistics(reference, candidate, statistic, design, context, "alt", indices)
-    return null, alt
+    """`pool_chunk` on raw features (prepares the pools for this one chunk)."""
+    pools = prepare_pools(reference, candidate, statistic, context, design.batch_size)
+    return pool_chunk(pools, design, context, chunk_index, chunk)
 
 
 def null_and_alternative(
@@ -122,11 +209,12 @@ def null_and_alternative(
         ref, cand = ref.to(device), cand.to(device)
     context = context if context is not None else design.context(ref.shape[1])
     chunk = auto_chunk_size(design, ref.shape[1])
+    pools = prepare_pools(ref, cand, statistic, context, design.batch_size)
     null = np.empty(design.n_iter, dtype=np.float64)
     alt = np.empty(design.n_iter, dtype=np.float64)
     for chunk_index in range(math.ceil(design.n_iter / chunk)):
         span = chunk_bounds(chunk_index, chunk, design.n_iter)
-        values = chunk_null_and_alternative(ref, cand, statistic, design, context, chunk_index, chunk)
+        values = pool_chunk(pools, design, context, chunk_index, chunk)
         null[span.start : span.stop], alt[span.start : span.stop] = values
     return null, alt
 

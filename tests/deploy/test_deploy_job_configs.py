@@ -8,7 +8,6 @@ import pytest
 from deploy_testlib import JOBS, load_job_module
 
 from caloray.config import load_yaml
-from caloray.demo import DemoConfig
 from caloray.errors import ConfigError
 from caloray.pipelines.validate import ValidationConfig
 from caloray.sim import SimConfig
@@ -28,7 +27,6 @@ def _expected(path: Path) -> type:
         return GenerationConfig
     return {
         "simulate": simulate.SimulateJob if "datasets" in path.read_text() else SimConfig,
-        "demo": DemoConfig,
         "train": TrainConfig,
         "production": production.ProductionConfig,
         "calibrate": load_job_module("calibrate").CalibrateJob,

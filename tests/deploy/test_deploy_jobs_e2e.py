@@ -86,12 +86,24 @@ def test_run_folders_are_unique(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_job(ray_local, tmp_path: Path) -> None:
-    config = _write(tmp_path / "demo.yaml", {"out": str(tmp_path / "unused"), "sim": TINY_SIM})
+def test_demo_job(ray_local, tmp_path: Path, monkeypatch) -> None:
+    """jobs/demo.py on the tiny pipeline config: every stage runs, the summary and both provenance records
+    are written, and a second run into the same folder continues it instead of failing."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = JOBS / "configs" / "pipeline-demo.yaml"
     out = tmp_path / "demo"
     assert load_job_module("demo").main(["--config", str(config), "--out", str(out)]) == 0
-    assert (out / "summary.txt").is_file() and (out / "provenance.json").is_file()
+    summary = json.loads((out / "pipeline.json").read_text())
+    assert list(summary["stages"]) == ["simulate", "ingest", "train-flow1", "train-generator", "train-superres",
+                                       "generate", "validate", "calibrate", "superres"]
+    assert (out / "summary.txt").read_text().splitlines()[-1].startswith("MLflow UI: mlflow ui --backend-store-uri")
+    assert json.loads((out / "provenance.json").read_text())["stage"] == "demo"
     assert json.loads((out / "job" / "provenance.json").read_text())["stage"] == "demo"
+    assert (out / "features" / "layer_energies.png").is_file() and (out / "calibrated" / "summary.txt").is_file()
+    assert load_job_module("demo").main(["--config", str(config), "--out", str(out)]) == 0
+    again = json.loads((out / "pipeline.json").read_text())
+    assert again["pipeline_run_id"] != summary["pipeline_run_id"]
+    assert again["metrics"]["generate.n_showers"] == summary["metrics"]["generate.n_showers"]
 
 
 @pytest.mark.slow

@@ -17,9 +17,11 @@ CANDIDATE = RNG.normal(0.05, 1.0, size=(3000, 6))
 @pytest.mark.integration
 def test_ray_replicates_equal_local_replicates(ray_local) -> None:
     # blocks=3 gives blocks of 12 rows, off the 5-replicate chunk grid: exercises the fallback.
-    cases = [("mean-ks", "bootstrap", None), ("swd", "permutation", 3), ("fgd-inf", "bootstrap", None)]
-    for statistic, mode, blocks in cases:
-        design = ExperimentDesign(batch_size=50, n_iter=37, n_slices=8, seed=4, mode=mode, chunk_size=5)
+    # batch 1000 of a 7000-row pool: ranked pools (counting, caloray.stats.ranked) travel to the tasks.
+    cases = [("mean-ks", "bootstrap", None, 50), ("swd", "permutation", 3, 50), ("fgd-inf", "bootstrap", None, 50),
+             ("sks", "bootstrap", None, 1000), ("swd", "bootstrap", 3, 1000)]
+    for statistic, mode, blocks, batch_size in cases:
+        design = ExperimentDesign(batch_size=batch_size, n_iter=37, n_slices=8, seed=4, mode=mode, chunk_size=5)
         local_null, local_alt = null_and_alternative(REFERENCE, CANDIDATE, statistic, design)
         ray_null, ray_alt = null_and_alternative_ray(REFERENCE, CANDIDATE, statistic, design, blocks=blocks)
         np.testing.assert_array_equal(ray_null, local_null)

@@ -72,3 +72,25 @@ def test_float32_features_and_one_dimensional_input() -> None:
 def test_dimension_mismatch_is_rejected() -> None:
     with pytest.raises(ValueError, match="d="):
         null_and_alternative(REFERENCE, CANDIDATE[:, :3], "mean-ks", ExperimentDesign(batch_size=10, n_iter=2))
+
+
+@pytest.mark.parametrize("statistic", ["mean-ks", "sks", "swd"])
+def test_ranked_pools_give_the_sorted_values(statistic: str) -> None:
+    """Replicates that are a large share of the pool count over pool ranks; values equal the sort path."""
+    from caloray.validate.replicates import pool_statistics, prepare_pools
+
+    rng = np.random.default_rng(4)
+    reference = torch.as_tensor(np.round(rng.normal(size=(150, 6)), 2))  # ties on purpose
+    candidate = torch.as_tensor(np.round(rng.normal(0.2, 1.0, size=(120, 6)), 2))
+    design = ExperimentDesign(batch_size=100, n_iter=6, n_slices=5, seed=3)
+    context = design.context(6)
+    ranked = prepare_pools(reference, candidate, statistic, context, design.batch_size)
+    sorted_ = prepare_pools(reference, candidate, statistic, context)
+    assert ranked.n_bins > 0 and sorted_.n_bins == 0
+    assert ranked.projected == sorted_.projected == (statistic != "mean-ks")
+    for kind in ("null", "alt"):
+        np.testing.assert_allclose(pool_statistics(ranked, design, context, kind, range(6)),
+                                   pool_statistics(sorted_, design, context, kind, range(6)), rtol=1e-10)
+    null, alt = null_and_alternative(reference, candidate, statistic, design)  # the ranked path end to end
+    np.testing.assert_allclose(null, pool_statistics(sorted_, design, context, "null", range(6)), rtol=1e-10)
+    np.testing.assert_allclose(alt, pool_statistics(sorted_, design, context, "alt", range(6)), rtol=1e-10)

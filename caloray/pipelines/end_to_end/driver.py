@@ -1,0 +1,114 @@
+"""The end-to-end run: every stage in order under one parent MLflow run, and its closing summary."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from caloray.pipelines.end_to_end.config import PipelineConfig
+from caloray.pipelines.end_to_end.record import PipelineRun, resolve_tracking
+from caloray.pipelines.end_to_end.stages import (
+    stage_calibrate,
+    stage_generate,
+    stage_ingest,
+    stage_simulate,
+    stage_superres,
+    stage_train,
+    stage_validate,
+)
+from caloray.tracking.store import redact_uri, ui_command
+
+
+def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False, gpu: bool = False) -> dict[str, Any]:
+    """Run every stage into `out`; returns the summary written to OUT/pipeline.json. Ray must be connected."""
+    out.mkdir(parents=True, exist_ok=True)
+    uri = resolve_tracking(config, out)
+    tracker = PipelineRun(uri, config.experiment, config)
+    summary: dict[str, Any] = {"out": str(out), "tracking_uri": redact_uri(uri), "experiment": config.experiment,
+                               "pipeline_run_id": tracker.run_id, "stages": {}, "registered": {}}
+
+    def stage(name: str, fn: Callable[[], Any]) -> Any:
+        print(f"\n== {name}", flush=True)
+        began = time.perf_counter()
+        value = fn()
+        seconds = time.perf_counter() - began
+        summary["stages"][name] = round(seconds, 2)
+        tracker.log_metrics({f"seconds.{name}": seconds})
+        print(f"   {name}: {seconds:.1f} s", flush=True)
+        return value
+
+    try:
+        samples = stage("simulate", lambda: stage_simulate(config, out, resume=resume))
+        tracker.log_metrics(stage("ingest", lambda: stage_ingest(config, samples["train"], out)))
+        registered: dict[str, str] = summary["registered"]
+        models = {"flow1": config.train.flow1, "generator": config.train.generator, "superres": config.train.superres}
+        for name, train in models.items():
+            if train is None:
+                continue
+            data = samples["superres" if name == "superres" else "train"]
+            ref, metrics = stage(f"train-{name}", lambda n=name, t=train, d=data: stage_train(
+                n, t, d, out, uri, config.experiment, resume=resume, gpu=gpu))
+            registered[name] = ref
+            tracker.log_metrics(metrics)
+        generated, info = stage("generate", lambda: stage_generate(config, registered["generator"],
+                                                                   registered["flow1"], out, uri))
+        summary["generate"] = {"run_id": info["run_id"], "validation_passed": info["validation_passed"],
+                               "shards": [str(p) for p in generated]}
+        tracker.log_metrics(info["metrics"])
+        tracker.log_metrics(stage("validate", lambda: stage_validate(config, generated, out, uri)))
+        tracker.log_metrics(stage("calibrate", lambda: stage_calibrate(config, registered["flow1"],
+                                                                       samples["calibration"], out, uri)))
+        if "superres" in registered:
+            tracker.log_metrics(stage("superres", lambda: stage_superres(config, registered["superres"],
+                                                                         samples["superres"], out, uri)))
+        summary["metrics"] = tracker.metrics
+        summary["ui_command"] = _ui_hint(uri, out)
+        text = summary_text(summary, out)
+        (out / "summary.txt").write_text(text + "\n")
+        (out / "pipeline.json").write_text(json.dumps(summary, indent=1, default=str))
+        tracker.finish([(out / "pipeline.json", None), (out / "summary.txt", None),
+                        (out / "features" / "summary.txt", "ingest"),
+                        (out / "features" / "layer_energies.png", "ingest"),
+                        (out / "features" / "response.png", "ingest"),
+                        (out / "validation" / "summary.txt", "validate"),
+                        (out / "calibrated" / "summary.txt", "calibrate")])
+    except BaseException as exc:
+        tracker.fail(exc)
+        raise
+    return summary
+
+
+def _ui_hint(uri: str, out: Path) -> str:
+    """How to look at the runs: the `mlflow ui` command for a local store, the address of a tracking server."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {redact_uri(uri)} in a browser (MLflow tracking server)"
+    return ui_command(uri, out)
+
+
+def summary_text(summary: dict[str, Any], out: Path) -> str:
+    """The closing summary: stage timings, registered models and the headline result of each stage (the full
+    tables are in OUT/*/summary.txt)."""
+    metrics = summary.get("metrics", {})
+    lines = [f"caloray pipeline in {out} (experiment {summary['experiment']!r}, run {summary['pipeline_run_id']})",
+             "stage seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in summary["stages"].items())]
+    lines += [f"registered {name}: {ref}" for name, ref in summary["registered"].items()]
+    generated = summary.get("generate", {})
+    if generated:
+        verdict = {True: "passed", False: "FAILED", None: "not run"}[generated.get("validation_passed")]
+        lines.append(f"generated {metrics.get('generate.n_showers', 0):.0f} showers in "
+                     f"{len(generated.get('shards', []))} shard(s); automatic validation {verdict}")
+    if "validate.n_tests" in metrics:
+        lines.append(f"two-sample tests vs the reference: {metrics['validate.n_tests']:.0f} tests, smallest p-value "
+                     f"{metrics.get('validate.min_p_value', float('nan')):.3g} (validation/summary.txt)")
+    modes = {k.split(".")[1]: v for k, v in metrics.items() if k.startswith("calibrate.") and k.endswith(".mode")}
+    if modes:
+        lines.append("calibration E_pred/E_true mode: " + ", ".join(f"{k} {v:.3f}" for k, v in modes.items())
+                     + " (calibrated/summary.txt)")
+    if "superres.energy_kept" in metrics:
+        lines.append(f"super-resolution: {metrics['superres.n_showers']:.0f} showers upsampled, energy kept "
+                     f"{metrics['superres.energy_kept']:.4f}")
+    lines.append(f"MLflow UI: {summary['ui_command']}")
+    return "\n".join(lines)
