@@ -27,7 +27,7 @@ from caloray.models import Ensemble
 from caloray.pipelines.calibrate import CalibrationRun, MemberFilesLoader, calibrate_files
 from caloray.plots import calibration as plots
 from caloray.provenance import write_provenance
-from caloray.sim import SimConfig, simulate_to_files
+from caloray.sim import Physics, SimConfig, simulate_to_files
 from caloray.tables import format_table
 from caloray.tracking.report import log_report
 from caloray.train.config import (
@@ -75,11 +75,12 @@ class CalibrationStudyConfig:
     mle: MLESettings = field(default_factory=lambda: MLESettings(n_scan=48, rtol=1e-5))
     experiment: str = "caloray-calibration-study"
     tracking_uri: str | None = None
+    physics: Physics = field(default_factory=Physics)  # simulator parameters of every sample of the study
 
 
 def _simulate(config: CalibrationStudyConfig, out: Path) -> dict[str, list[Path]]:
     common = {"geometry": config.geometry, "particle": "pion", "energy_min_mev": config.energy_min_gev * 1e3,
-              "energy_max_mev": config.energy_max_gev * 1e3}
+              "energy_max_mev": config.energy_max_gev * 1e3, "physics": config.physics}
     sets: dict[str, list[Path]] = {}
     for i, prior in enumerate(PRIORS):
         sim = SimConfig(prior=prior, n_showers=config.n_train, seed=config.seed * 100 + i, **common)
