@@ -88,10 +88,11 @@ def _train_config_paths(config_file: Path) -> list[str]:
 def training_data_paths(model: ModelSource, tracking_uri: str | None = None) -> list[str]:
     """The shower files the model was trained on, as recorded with it ([] when nothing is recorded)."""
     if model.registry:
-        from caloray.tracking.registry import download_registered
+        from caloray.tracking.registry import registered_folder
 
-        config_file = download_registered(model.name, model.version, tracking_uri=tracking_uri) / TRAIN_CONFIG_FILE
-        return _train_config_paths(config_file) if config_file.is_file() else []
+        with registered_folder(model.name, model.version, tracking_uri=tracking_uri) as folder:
+            config_file = folder / TRAIN_CONFIG_FILE
+            return _train_config_paths(config_file) if config_file.is_file() else []
     for folder in list(Path(model.ref).parents)[:4]:
         if (folder / TRAIN_CONFIG_FILE).is_file():
             return _train_config_paths(folder / TRAIN_CONFIG_FILE)

@@ -8,6 +8,8 @@ and model/geometry descriptions. Nothing is pickled: loading needs only `torch.l
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow.artifacts
@@ -71,12 +73,22 @@ def download_registered(
     tracking_uri: str | None = None,
     dst: str | Path | None = None,
 ) -> Path:
-    """Download the artifact folder of a registered ensemble version; returns the local folder."""
+    """Download the artifact folder of a registered ensemble version; returns the local folder.
+
+    Without `dst` the folder is a new temporary one that the caller owns (see `registered_folder`)."""
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     number = resolve_version(client, name, version)
     source = client.get_model_version_download_uri(name, str(number))
     dst = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix="caloray-registry-"))
     return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst)))
+
+
+@contextmanager
+def registered_folder(name: str, version: int | str | None = None, *,
+                      tracking_uri: str | None = None) -> Iterator[Path]:
+    """The artifact folder of a registered ensemble version, in a temporary folder removed on exit."""
+    with tempfile.TemporaryDirectory(prefix="caloray-registry-") as tmp:
+        yield download_registered(name, version, tracking_uri=tracking_uri, dst=tmp)
 
 
 def load_registered(
@@ -91,8 +103,8 @@ def load_registered(
     `tracking_uri` None uses `MLFLOW_TRACKING_URI` / MLflow's default; for a local training run pass
     `caloray.tracking.local_tracking_uri(output_dir)`. `member_kind` guards against another model type.
     """
-    folder = download_registered(name, version, tracking_uri=tracking_uri)
-    ensemble = load_model(folder / ENSEMBLE_FILE, expected_kind="ensemble")
+    with registered_folder(name, version, tracking_uri=tracking_uri) as folder:
+        ensemble = load_model(folder / ENSEMBLE_FILE, expected_kind="ensemble")
     if member_kind is not None and ensemble.member_kind != member_kind:
         raise RegistryError(
             f"registered model {name!r} holds {ensemble.member_kind!r} members, expected {member_kind!r}"

@@ -113,12 +113,16 @@ def test_registered_ensemble_loads_in_fresh_process(tracked_ensemble, tmp_path):
             assert torch.equal(loaded["state"][f"members.{k}.{name}"], tensor), name
 
 
-def test_latest_version_and_registry_errors(client, tracked_ensemble):
+def test_latest_version_and_registry_errors(client, tracked_ensemble, tmp_path, monkeypatch):
     uri = tracked_ensemble.tracking_uri
     source = client.get_model_version_download_uri(REGISTRY_NAME, "1")
     assert register_ensemble(client, REGISTRY_NAME, source=source, run_id=tracked_ensemble.mlflow_run_id) == 2
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
     ensemble = load_registered(REGISTRY_NAME, "latest", tracking_uri=uri, member_kind="layer-energy-flow")
     assert isinstance(ensemble, Ensemble) and len(ensemble) == 2
+    assert not list(scratch.iterdir()), "the downloaded artifact folder must not outlive the load"
     with pytest.raises(
         RegistryError, match=rf"no registered model named 'nope'; registered models: {REGISTRY_NAME}"
     ):
