@@ -10,7 +10,8 @@ tagged `generator = "caloray.sim"` with their full configuration. Model, per sho
   by 0.2 per t_max after the maximum (≥ 0.4).
 - π±: MIP track (200 MeV/λ) to an Exponential(1 λ) first interaction; f_em = min(1, s·Gamma(4)) with s
   solved so ⟨f_em⟩ = 1 − (E/1 GeV)^(0.82−1) exactly (positive skew → high tail of E_dep/E_inc);
-  hadronic part visible with v ~ Beta(mean h/e = 0.6, sd 0.15/sqrt(E_had/GeV)), Gamma profile in λ with
+  hadronic part visible with a fraction v of mean h/e = 0.6 and right-skewed ln v (σ/√κ · Gamma(κ) + const,
+  κ = 0.5, σ = 0.2/sqrt(E_had/GeV); κ = 0 gives v ~ Beta instead), Gamma profile in λ with
   t_max = 0.7 + 0.2 ln(E/GeV) after the first interaction, lateral radii (0.10 + 0.05τ, 0.30 + 0.15τ) λ
   with core fraction 0.5 (λ in mm from the layer's z length; 4 R_M where a layer has no z length). The
   EM part is a photon-like EM shower starting at the first interaction; f_em applies to the energy left
