@@ -9,31 +9,31 @@ consecutive distinct values (∫|F_n − G_m| du as a sum over those gaps), also
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
-#: reduce(count differences (B, V) int64, column of each row (B,)) → (B,) float64
-Reduce = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: reduce(running counts (c, R, V), first column of the chunk) → (c, R) float64
+Reduce = Callable[[Tensor, int], Tensor]
 
-#: Bins (replicates × columns × distinct values) per bincount chunk: bounds the int64 count arrays.
-COUNT_ELEMENTS = 1 << 22
+#: Bins (replicates × columns × distinct values) per counting chunk: bounds the count arrays.
+COUNT_ELEMENTS = 1 << 23
 
 
 @dataclass(frozen=True)
 class RankedPool:
     """Dense per-column ranks of the pooled rows [reference; candidate] and the distinct values they index.
 
-    ranks: (N + M, d) int32/int64, column I's ranks in [0, V_I); gaps: (d, V) float64, gaps[I, v] = value of
-    rank v + 1 − value of rank v (0 past a column's last distinct value; (d, 0) when only KS is needed);
-    n_reference: N; n_bins: V, the number of count bins per column.
+    columns: (d, N + M) int64, column I's ranks in [0, V_I) (column-major, so a replicate's rows of one column
+    are one gather); gaps: (d, V) float64, gaps[I, v] = value of rank v + 1 − value of rank v (0 past a
+    column's last distinct value; (d, 0) when only KS is needed); n_reference: N; n_bins: V, count bins.
     """
 
-    ranks: np.ndarray
+    columns: Tensor
     gaps: np.ndarray
     n_reference: int
     n_bins: int
@@ -58,14 +58,16 @@ def rank_pool(pooled: np.ndarray, with_gaps: bool = True) -> tuple[np.ndarray, n
     sorted_columns = []
     n_bins = 1
     for start in range(0, d, step):
-        block = pooled[:, start : start + step]
-        order = np.argsort(block, axis=0, kind="stable")
-        ordered = np.take_along_axis(block, order, axis=0).astype(np.float64) + 0.0
+        block = np.ascontiguousarray(pooled[:, start : start + step].T)  # (c, rows): sort along contiguous rows
+        order = np.argsort(block, axis=1)  # ties share a rank, so the order among equal values is irrelevant
+        ordered = np.take_along_axis(block, order, axis=1).astype(np.float64) + 0.0
         new_value = np.zeros(ordered.shape, dtype=bool)
-        np.not_equal(ordered[1:], ordered[:-1], out=new_value[1:])
-        sorted_ranks = np.cumsum(new_value, axis=0, dtype=np.int32)
-        np.put_along_axis(ranks[:, start : start + step], order, sorted_ranks, axis=0)
-        n_bins = max(n_bins, int(sorted_ranks[-1].max()) + 1 if rows else 1)
+        np.not_equal(ordered[:, 1:], ordered[:, :-1], out=new_value[:, 1:])
+        sorted_ranks = np.cumsum(new_value, axis=1, dtype=np.int32)
+        block_ranks = np.empty_like(sorted_ranks)
+        np.put_along_axis(block_ranks, order, sorted_ranks, axis=1)
+        ranks[:, start : start + step] = block_ranks.T
+        n_bins = max(n_bins, int(sorted_ranks[:, -1].max()) + 1 if rows else 1)
         if with_gaps:
             sorted_columns.append((ordered, sorted_ranks))
     if not with_gaps:
@@ -73,9 +75,9 @@ def rank_pool(pooled: np.ndarray, with_gaps: bool = True) -> tuple[np.ndarray, n
     gaps = np.zeros((d, n_bins), dtype=np.float64)
     start = 0
     for ordered, sorted_ranks in sorted_columns:
-        width = ordered.shape[1]
-        values = np.repeat(ordered[-1:].T, n_bins, axis=1)  # pad each column with its maximum: zero gaps
-        values[np.broadcast_to(np.arange(width), ordered.shape), sorted_ranks] = ordered
+        width = ordered.shape[0]
+        values = np.repeat(ordered[:, -1:], n_bins, axis=1)  # pad each column with its maximum: zero gaps
+        np.put_along_axis(values, sorted_ranks, ordered, axis=1)
         gaps[start : start + width, :-1] = np.diff(values, axis=1)
         start += width
     return ranks, gaps
@@ -86,55 +88,58 @@ def ranked_pool(reference: Tensor, candidate: Tensor, with_gaps: bool = True) ->
     pooled = np.concatenate([reference.detach().cpu().numpy(), candidate.detach().cpu().numpy()])
     ranks, gaps = rank_pool(pooled, with_gaps)
     n_bins = gaps.shape[1] if with_gaps else int(ranks.max(initial=0)) + 1
-    return RankedPool(ranks, gaps, reference.shape[0], n_bins)
+    columns = torch.from_numpy(np.ascontiguousarray(ranks.T, dtype=np.int64))
+    return RankedPool(columns, gaps, reference.shape[0], n_bins)
 
 
-def _count_differences(x_ranks: np.ndarray, y_ranks: np.ndarray, n_bins: int) -> np.ndarray:
-    """Running n·m·(F_n − G_m) over the distinct values: x (B, n), y (B, m) ranks → (B, V) int64."""
+def _running_counts(x_ranks: Tensor, y_ranks: Tensor, n_bins: int) -> Tensor:
+    """Running (n·m / g)·(F_n − G_m) over the distinct values, g = gcd(n, m): x (B, n), y (B, m) int64 ranks →
+    (B, V). Two scatter-adds and a cumulative sum in torch (multi-threaded, GIL released); int32 while the
+    bound n·m / g fits (always for n = m, the usual bootstrap design)."""
     rows, n = x_ranks.shape
     m = y_ranks.shape[1]
-    offsets = (np.arange(rows, dtype=np.int64) * n_bins)[:, None]
-    size = rows * n_bins
-    counts = np.bincount((x_ranks + offsets).ravel(), minlength=size) * m
-    counts -= np.bincount((y_ranks + offsets).ravel(), minlength=size) * n
-    return np.cumsum(counts.reshape(rows, n_bins), axis=1)
+    g = math.gcd(n, m)
+    dtype = torch.int32 if n * m // g < 2**31 else torch.int64
+    counts = torch.zeros(rows, n_bins, dtype=dtype)
+    counts.scatter_add_(1, x_ranks, torch.full((1, 1), m // g, dtype=dtype).expand(rows, n))
+    counts.scatter_add_(1, y_ranks, torch.full((1, 1), -(n // g), dtype=dtype).expand(rows, m))
+    return torch.cumsum(counts, 1, dtype=dtype)
 
 
-def _per_column(x: np.ndarray, y: np.ndarray, n_bins: int, reduce: Reduce) -> Tensor:
-    """Apply `reduce(differences (B, V), columns (B,))` to every column of x (R, n, d), y (R, m, d) → (R, d)."""
-    replicates, n, d = x.shape
-    m = y.shape[1]
+def _per_column(pool: RankedPool, x_rows: np.ndarray, y_rows: np.ndarray, reduce: Reduce) -> Tensor:
+    """Apply `reduce(running counts (c, R, V), first column)` → (c, R) to column chunks of the replicates whose
+    rows in [reference; candidate] are x_rows (R, n) and y_rows (R, m); returns (R, d) float64."""
+    x_index = torch.as_tensor(np.asarray(x_rows), dtype=torch.long)
+    y_index = torch.as_tensor(np.asarray(y_rows), dtype=torch.long)
+    (replicates, n), m = x_index.shape, y_index.shape[1]
+    d, n_bins = pool.columns.shape[0], pool.n_bins
     step = max(1, min(d, COUNT_ELEMENTS // max(replicates * n_bins, 1)))
-    out = np.empty((replicates, d), dtype=np.float64)
-
-    def run(start: int) -> None:
-        stop = min(start + step, d)
-        a = x[:, :, start:stop].transpose(0, 2, 1).reshape(-1, n).astype(np.int64)
-        b = y[:, :, start:stop].transpose(0, 2, 1).reshape(-1, m).astype(np.int64)
-        columns = np.tile(np.arange(start, stop), replicates)
-        out[:, start:stop] = reduce(_count_differences(a, b, n_bins), columns).reshape(replicates, stop - start)
-
-    starts = range(0, d, step)
-    threads = min(torch.get_num_threads(), len(starts))
-    if threads > 1:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(run, starts))
-    else:
-        for start in starts:
-            run(start)
-    return torch.from_numpy(out)
+    out = torch.empty(replicates, d, dtype=torch.float64)
+    for start in range(0, d, step):
+        block = pool.columns[start : start + step]
+        a = block[:, x_index.reshape(-1)].reshape(-1, n)
+        b = block[:, y_index.reshape(-1)].reshape(-1, m)
+        counts = _running_counts(a, b, n_bins).reshape(block.shape[0], replicates, n_bins)
+        out[:, start : start + block.shape[0]] = reduce(counts, start).T
+    return out
 
 
-def ks_sup_ranked(x_ranks: np.ndarray, y_ranks: np.ndarray, pool: RankedPool) -> Tensor:
-    """sup_u |F_n − G_m| of every column: ranks x (R, n, d), y (R, m, d) from `pool` → (R, d) float64."""
-    n, m = x_ranks.shape[1], y_ranks.shape[1]
-    return _per_column(x_ranks, y_ranks, pool.n_bins,
-                       lambda diff, columns: np.abs(diff).max(axis=1) / (n * m))
+def ks_sup_ranked(pool: RankedPool, x_rows: np.ndarray, y_rows: np.ndarray) -> Tensor:
+    """sup_u |F_n − G_m| of every column for replicates with pool rows x_rows (R, n), y_rows (R, m) → (R, d)."""
+    n, m = np.shape(x_rows)[1], np.shape(y_rows)[1]
+    scale = n * m // math.gcd(n, m)
+    return _per_column(pool, x_rows, y_rows,
+                       lambda counts, start: counts.abs_().amax(dim=-1).to(torch.float64) / scale)
 
 
-def wasserstein1_ranked(x_ranks: np.ndarray, y_ranks: np.ndarray, pool: RankedPool) -> Tensor:
-    """∫|F_n − G_m| du of every column: ranks x (R, n, d), y (R, m, d) from `pool` → (R, d) float64."""
-    n, m = x_ranks.shape[1], y_ranks.shape[1]
-    gaps = pool.gaps
-    return _per_column(x_ranks, y_ranks, pool.n_bins,
-                       lambda diff, columns: (np.abs(diff) * gaps[columns]).sum(axis=1) / (n * m))
+def wasserstein1_ranked(pool: RankedPool, x_rows: np.ndarray, y_rows: np.ndarray) -> Tensor:
+    """∫|F_n − G_m| du of every column for replicates with pool rows x_rows (R, n), y_rows (R, m) → (R, d)."""
+    n, m = np.shape(x_rows)[1], np.shape(y_rows)[1]
+    scale = n * m // math.gcd(n, m)
+    gaps = torch.from_numpy(pool.gaps)
+
+    def reduce(counts: Tensor, start: int) -> Tensor:
+        widths = gaps[start : start + counts.shape[0]].unsqueeze(1)
+        return (counts.abs_().to(torch.float64) * widths).sum(dim=-1) / scale
+
+    return _per_column(pool, x_rows, y_rows, reduce)

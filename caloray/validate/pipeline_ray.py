@@ -121,7 +121,7 @@ def null_and_alternative_ray(
         warnings.simplefilter("ignore", UserWarning)
         pools = prepare_pools(*(torch.as_tensor(ray.get(r)) for r in data_refs), statistic, context,
                               design.batch_size)
-    pools_ref = ray.put(pools) if pools.projected or pools.n_bins else None
+    pools_ref = ray.put(pools) if pools.projected or pools.ranked is not None else None
     if blocks is None:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         blocks = min(math.ceil(design.n_iter / chunk), 4 * max(cpus, 1))

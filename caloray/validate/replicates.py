@@ -67,22 +67,22 @@ SLICED_AS_PER_COLUMN = {"sks": "mean-ks", "swd": "mean-w1"}
 #: Per-column statistics that can count over per-column ranks of the pool (caloray.stats.ranked) instead of
 #: sorting each replicate: worth it while the pool has at most this many rows per replicate row …
 RANK_POOL_FACTOR = 4
-#: … and its rank table stays under this many elements (int32).
-RANK_MAX_ELEMENTS = 1 << 28
+#: … and its rank table stays under this many elements (int64, 1 GiB).
+RANK_MAX_ELEMENTS = 1 << 27
 
 
 @dataclass(frozen=True)
 class ReplicatePools:
     """What replicates draw rows from: reference (N, ·) and candidate (M, ·) in the form `statistic` reads —
-    the features themselves; for a sliced statistic their (N, K) float64 projections (`projected`); for
-    KS/W1-type statistics possibly their int32 per-column ranks in the pool (`n_bins` > 0, W1 with `gaps`)."""
+    the features themselves, or for a sliced statistic their (N, K) float64 projections (`projected`); KS/W1-type
+    statistics may instead count over per-column pool ranks (`ranked`, then reference/candidate are (N, 0) and
+    (M, 0) placeholders)."""
 
     reference: Tensor
     candidate: Tensor
     statistic: str
     projected: bool = False
-    n_bins: int = 0
-    gaps: np.ndarray | None = None
+    ranked: RankedPool | None = None
 
     @property
     def per_column(self) -> str | None:
@@ -91,14 +91,15 @@ class ReplicatePools:
             return SLICED_AS_PER_COLUMN[self.statistic]
         return "mean-ks" if self.statistic == "mean-ks" else None
 
-    def evaluate(self, x: Tensor, y: Tensor, context: StatisticContext) -> Tensor:
-        """The statistic of gathered replicate rows x (R, n, ·), y (R, m, ·) → (R,) float64."""
-        if self.n_bins:
-            ranked = RankedPool(np.empty((0, 0), np.int32), self.gaps, self.reference.shape[0], self.n_bins)
-            a, b = x.numpy(), y.numpy()
+    def evaluate(self, x_rows: np.ndarray, y_rows: np.ndarray, context: StatisticContext) -> Tensor:
+        """The statistic of the replicates with rows x_rows (R, n), y_rows (R, m) of [reference; candidate]."""
+        if self.ranked is not None:
             if self.per_column == "mean-w1":
-                return wasserstein1_ranked(a, b, ranked).mean(dim=-1)
-            return ks_scale(a.shape[1], b.shape[1]) * ks_sup_ranked(a, b, ranked).mean(dim=-1)
+                return wasserstein1_ranked(self.ranked, x_rows, y_rows).mean(dim=-1)
+            per_dimension = ks_sup_ranked(self.ranked, x_rows, y_rows)
+            return ks_scale(x_rows.shape[1], y_rows.shape[1]) * per_dimension.mean(dim=-1)
+        x = gather_rows(self.reference, self.candidate, x_rows)
+        y = gather_rows(self.reference, self.candidate, y_rows)
         if self.per_column == "mean-w1":
             return mean_wasserstein(x, y)
         if self.per_column == "mean-ks":
@@ -120,10 +121,8 @@ def prepare_pools(reference: Tensor, candidate: Tensor, statistic: str, context:
     if (pools.per_column is not None and batch_size is not None and pools.reference.device.type == "cpu"
             and rows <= RANK_POOL_FACTOR * 2 * batch_size and rows * pools.reference.shape[1] <= RANK_MAX_ELEMENTS):
         ranked = ranked_pool(pools.reference, pools.candidate, with_gaps=pools.per_column == "mean-w1")
-        ranks = torch.from_numpy(ranked.ranks)
-        n_ref = pools.reference.shape[0]
-        pools = ReplicatePools(ranks[:n_ref], ranks[n_ref:], statistic, pools.projected, ranked.n_bins,
-                               ranked.gaps if pools.per_column == "mean-w1" else None)
+        placeholders = (torch.empty(pools.reference.shape[0], 0), torch.empty(pools.candidate.shape[0], 0))
+        pools = ReplicatePools(*placeholders, statistic, pools.projected, ranked)
     return pools
 
 
@@ -132,9 +131,7 @@ def pool_statistics(
 ) -> np.ndarray:
     """The statistic of replicates `indices` of `kind` drawn from prepared pools, (len(indices),) float64."""
     x_rows, y_rows = chunk_rows(kind, indices, design, pools.reference.shape[0], pools.candidate.shape[0])
-    x = gather_rows(pools.reference, pools.candidate, x_rows)
-    y = gather_rows(pools.reference, pools.candidate, y_rows)
-    return pools.evaluate(x, y, context).cpu().numpy().astype(np.float64)
+    return pools.evaluate(x_rows, y_rows, context).cpu().numpy().astype(np.float64)
 
 
 def replicate_statistics(

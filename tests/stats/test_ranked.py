@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import ks_2samp, wasserstein_distance
 
-from caloray.stats.ranked import RankedPool, ks_sup_ranked, rank_pool, wasserstein1_ranked
+from caloray.stats.ranked import ks_sup_ranked, rank_pool, ranked_pool, wasserstein1_ranked
 
 
 def test_rank_pool_dense_ranks_ties_and_gaps() -> None:
@@ -37,13 +38,13 @@ def test_rank_pool_in_column_chunks(monkeypatch) -> None:
 def test_counting_matches_scipy_on_resampled_rows(n: int, m: int) -> None:
     rng = np.random.default_rng(n + m)
     pool = np.concatenate([np.round(rng.normal(size=(120, 3)), 1), np.zeros((30, 3))])  # many ties
-    ranks, gaps = rank_pool(pool)
-    ranked = RankedPool(ranks, gaps, 150, gaps.shape[1])
+    ranked = ranked_pool(torch.as_tensor(pool[:100]), torch.as_tensor(pool[100:]))
+    assert ranked.columns.shape == (3, 150) and ranked.n_reference == 100
     replicates = 4
     x_rows = rng.integers(0, len(pool), (replicates, n))
     y_rows = rng.integers(0, len(pool), (replicates, m))
-    ks = ks_sup_ranked(ranks[x_rows], ranks[y_rows], ranked).numpy()
-    w1 = wasserstein1_ranked(ranks[x_rows], ranks[y_rows], ranked).numpy()
+    ks = ks_sup_ranked(ranked, x_rows, y_rows).numpy()
+    w1 = wasserstein1_ranked(ranked, x_rows, y_rows).numpy()
     assert ks.shape == w1.shape == (replicates, 3)
     for r in range(replicates):
         for column in range(3):
