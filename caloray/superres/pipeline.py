@@ -5,8 +5,9 @@ fine-layer energies from the same fine shower, the thesis' evaluation setup) or 
 (n_coarse per row, e.g. from a coarse generator): these carry no fine-layer energies, so only the strict
 variant (`oracle=False`) can upsample them.
 
-Sampling is deterministic: each batch seeds torch from (seed, source_file, first source_row), so the same
-inputs, batch size and seed give bit-identical shards (on the same device type).
+Sampling is deterministic: each batch is one read block (≤ batch_size rows of one file, laid out from the
+inputs and batch_size alone) and seeds torch from (seed, source_file, first source_row), so the same inputs,
+batch size and seed give bit-identical shards on any cluster (on the same device type).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import ray
 import torch
 
 from caloray.errors import CalorayError
-from caloray.io import expand_paths, read_showers, write_dataset
+from caloray.io import ShowerDatasource, expand_paths, read_showers, write_dataset
 from caloray.superres.coarse import CoarseGrid, coarse_energies, fine_layer_energies
 from caloray.superres.model import SuperResolutionFlow
 
@@ -154,7 +155,11 @@ def upsample_files(
     grid = CoarseGrid.from_geometry(get_geometry(geometry), choice)
     members = load_superres(model_ref, tracking_uri)  # fail early on the driver, before any actor starts
     variant = "oracle" if check_variant(members, grid, oracle) else "strict"
-    ds = read_showers(paths, rows_per_block=batch_size, provenance=True)
+    # Read layout fixed by the inputs and batch_size alone (≈ batch_size rows per read range), not by the
+    # cluster's size: every batch below is one read block, so the batches, hence their seeds, are reproducible.
+    n_rows = ShowerDatasource(paths, rows_per_block=batch_size).n_showers
+    ds = read_showers(paths, rows_per_block=batch_size, provenance=True,
+                      override_num_blocks=max(1, -(-n_rows // batch_size)))
     gpus = int(ray.cluster_resources().get("GPU", 0))
     cpus = int(ray.cluster_resources().get("CPU", 1))
     # CPU actors leave one CPU to the read and write tasks (otherwise a 2-CPU cluster deadlocks).
@@ -163,7 +168,9 @@ def upsample_files(
     ds = ds.map_batches(
         UpsampleActor,
         fn_constructor_args=(str(model_ref), tracking_uri, seed, oracle, grid),
-        batch_size=batch_size,
+        # One batch per read block (≤ batch_size rows of one file): batches never span blocks, so every
+        # batch, hence its seed (file, first row), is the same however the blocks arrive.
+        batch_size=None,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=n_actors),
         **resources,
