@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 import ray
+
+#: Seeded sampling (torch.manual_seed, then draws) uses torch's process-wide RNG. Ray Data can run several
+#: batches of one actor on threads, so actors hold this lock from seeding to the last draw of a batch.
+TORCH_RNG_LOCK = threading.Lock()
 
 SMALL_CLUSTER_CPUS = 4
 

@@ -22,6 +22,7 @@ import torch
 from caloray.generate.models import GenerationError, ModelSource, load_sampler
 from caloray.generate.plan import Shard
 from caloray.generate.shards import ShardContext, ShardRecord, write_generated_shard
+from caloray.runtime import TORCH_RNG_LOCK
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class ShardGenerator:
         records = []
         for index, start, stop in zip(batch["index"], batch["start"], batch["stop"], strict=True):
             shard = Shard(int(index), int(start), int(stop))
-            record = write_generated_shard(self.sampler, shard, self.spec.context, self.device)
+            with TORCH_RNG_LOCK:  # the shard seeds torch's global RNG once, then draws batch by batch
+                record = write_generated_shard(self.sampler, shard, self.spec.context, self.device)
             records.append(json.dumps(asdict(record)))
         return {"record": np.array(records)}
 

@@ -23,6 +23,7 @@ import torch
 
 from caloray.errors import CalorayError
 from caloray.io import ShowerDatasource, expand_paths, read_showers, write_dataset
+from caloray.runtime import TORCH_RNG_LOCK
 from caloray.superres.coarse import CoarseGrid, coarse_energies, fine_layer_energies
 from caloray.superres.model import SuperResolutionFlow
 
@@ -114,8 +115,9 @@ class UpsampleActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         source_file = str(batch["source_file"][0])
         rows = np.asarray(batch["source_row"])
-        torch.manual_seed(batch_seed(self.seed, source_file, int(rows[0])))
-        fine = upsample_rows(self.members, batch["showers"], batch["incident_energies"], rows, self.device)
+        with TORCH_RNG_LOCK:
+            torch.manual_seed(batch_seed(self.seed, source_file, int(rows[0])))
+            fine = upsample_rows(self.members, batch["showers"], batch["incident_energies"], rows, self.device)
         return {
             "showers": fine,
             "incident_energies": np.asarray(batch["incident_energies"], dtype=np.float32).reshape(-1),
