@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
 
+from caloray.config import to_dict
 from caloray.errors import ConfigError
+from caloray.generate.manifest import write_json_atomic
 from caloray.pipelines.end_to_end.config import PipelineConfig
 from caloray.train import TrainConfig
+
+#: Written next to a finished training: its registry reference, metrics and config, for `--resume`.
+REGISTERED_FILE = "registered.json"
 
 
 def stage_simulate(config: PipelineConfig, out: Path, *, resume: bool) -> dict[str, list[Path]]:
@@ -61,6 +67,13 @@ def stage_train(name: str, train: TrainConfig, data: list[Path], out: Path, uri:
         tracking=dataclasses.replace(train.tracking, enabled=True, experiment=experiment, tracking_uri=uri),
         output_dir=str(out / "train" / name),
     )
+    marker = out / "train" / name / REGISTERED_FILE
+    identity = json.loads(json.dumps(to_dict(train), default=str))
+    if resume and marker.is_file():
+        done = json.loads(marker.read_text())
+        if done.get("config") == identity:  # finished and registered by an earlier run: reuse that version,
+            print(f"{name}: reusing {done['ref']} (finished earlier)", flush=True)  # so later stages see the
+            return done["ref"], done["metrics"]  # same model reference (generation refuses a changed one)
     result = train_ensemble(train, resume=resume and (out / "train" / name).exists())
     if result.registered is None:
         raise ConfigError(f"train.{name}: the ensemble was not registered")
@@ -68,8 +81,10 @@ def stage_train(name: str, train: TrainConfig, data: list[Path], out: Path, uri:
     losses = [m.final_val_loss for m in result.members]
     print(f"{name}: {len(result.members)} × {train.model.kind}, val_loss {np.mean(losses):.4f}, registered {ref}",
           flush=True)
-    return ref, {f"train.{name}.final_val_loss_mean": float(np.mean(losses)),
-                 f"train.{name}.registered_version": float(result.registered[1])}
+    metrics = {f"train.{name}.final_val_loss_mean": float(np.mean(losses)),
+               f"train.{name}.registered_version": float(result.registered[1])}
+    write_json_atomic(marker, {"ref": ref, "metrics": metrics, "config": identity})
+    return ref, metrics
 
 
 def stage_generate(config: PipelineConfig, generator: str, flow1: str, out: Path, uri: str) -> tuple[list[Path], dict]:
