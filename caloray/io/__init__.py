@@ -10,7 +10,7 @@ from caloray.io.hdf5 import (
     write_showers,
 )
 from caloray.io.paths import expand_paths
-from caloray.io.raydata import ShowerDatasource, read_showers, write_dataset
+from caloray.io.raydata import ShowerDatasource, preserved_order, read_showers, write_dataset
 
 __all__ = [
     "ENERGY_KEY",
@@ -19,6 +19,7 @@ __all__ = [
     "ShowerFileInfo",
     "expand_paths",
     "inspect_shower_file",
+    "preserved_order",
     "read_shower_file",
     "read_shower_rows",
     "read_showers",

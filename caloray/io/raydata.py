@@ -10,7 +10,8 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -185,15 +186,22 @@ def write_dataset(
     attrs: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write a Ray Dataset as HDF5 or Parquet shards in order; returns the shard paths (sorted)."""
-    ctx = ray.data.DataContext.get_current()
-    previous = ctx.execution_options.preserve_order
-    ctx.execution_options.preserve_order = True
-    try:
+    with preserved_order():
         if rows_per_shard is not None:
             n_rows = ds.count()
             ds = ds.repartition(max(1, math.ceil(n_rows / rows_per_shard)))
         sink = ShardSink(out_dir, fmt, prefix=prefix, geometry=geometry, attrs=attrs)
         ds.write_datasink(sink)
+    return sorted(Path(p) for p in sink.written)
+
+
+@contextmanager
+def preserved_order() -> Iterator[None]:
+    """Ray Data executions inside keep the dataset's row order (DataContext preserve_order), restored after."""
+    ctx = ray.data.DataContext.get_current()
+    previous = ctx.execution_options.preserve_order
+    ctx.execution_options.preserve_order = True
+    try:
+        yield
     finally:
         ctx.execution_options.preserve_order = previous
-    return sorted(Path(p) for p in sink.written)

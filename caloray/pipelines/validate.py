@@ -20,7 +20,7 @@ import ray
 
 from caloray.features.maps import feature_map
 from caloray.geometry import Geometry, get_geometry
-from caloray.io import read_showers
+from caloray.io import preserved_order, read_showers
 from caloray.provenance import write_provenance
 from caloray.tables import format_table
 from caloray.tracking.report import log_report
@@ -65,18 +65,13 @@ class _FeatureBatch:
 def file_features(paths: list[str], geometry: Geometry, names: list[str], max_rows: int) -> dict[str, np.ndarray]:
     """Feature matrices (N, d) of the first `max_rows` showers of `paths` in file order, computed in Ray Data
     tasks. The order is fixed (preserve_order), so replicate row indices, hence p-values, are reproducible."""
-    ctx = ray.data.DataContext.get_current()
-    previous = ctx.execution_options.preserve_order
-    ctx.execution_options.preserve_order = True
-    try:
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    with preserved_order():
         ds = read_showers(paths, geometry=geometry).limit(max_rows)
         ds = ds.map_batches(_FeatureBatch(geometry, names), batch_size=2048, batch_format="numpy")
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for name in names:
                 parts[name].append(np.asarray(batch[name], dtype=np.float64).reshape(len(batch[name]), -1))
-    finally:
-        ctx.execution_options.preserve_order = previous
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
 
 

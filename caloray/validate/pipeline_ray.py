@@ -113,8 +113,6 @@ def null_and_alternative_ray(
         raise ValueError(f"reference has d={d_ref} but candidate has d={d_cand}")
     context = context if context is not None else design.context(d_ref)
     chunk = auto_chunk_size(design, d_ref)
-    # Sliced statistics: project both pools once here (the directions are fixed per test); the tasks then
-    # gather (rows, K) projections instead of (rows, d) features.
     # Pools transformed once for all replicates (projected and/or ranked, see `prepare_pools`) go to the object
     # store as they are; untransformed features stay the zero-copy refs above.
     with warnings.catch_warnings():  # read-only object-store memory; preparing only reads it
