@@ -186,7 +186,7 @@ def write_dataset(
     attrs: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write a Ray Dataset as HDF5 or Parquet shards in order; returns the shard paths (sorted)."""
-    with preserved_order():
+    with preserved_order(ds):
         if rows_per_shard is not None:
             n_rows = ds.count()
             ds = ds.repartition(max(1, math.ceil(n_rows / rows_per_shard)))
@@ -196,12 +196,20 @@ def write_dataset(
 
 
 @contextmanager
-def preserved_order() -> Iterator[None]:
-    """Ray Data executions inside keep the dataset's row order (DataContext preserve_order), restored after."""
-    ctx = ray.data.DataContext.get_current()
-    previous = ctx.execution_options.preserve_order
-    ctx.execution_options.preserve_order = True
+def preserved_order(ds: ray.data.Dataset | None = None) -> Iterator[None]:
+    """Ray Data executions inside keep the row order (`preserve_order`), restored after.
+
+    A Dataset executes with the DataContext copied when it was created (read_* copies the current one),
+    so a dataset built before this block must be passed as `ds` to have its own context switched too.
+    """
+    contexts = [ray.data.DataContext.get_current()]
+    if ds is not None and ds.context is not contexts[0]:
+        contexts.append(ds.context)
+    previous = [ctx.execution_options.preserve_order for ctx in contexts]
+    for ctx in contexts:
+        ctx.execution_options.preserve_order = True
     try:
         yield
     finally:
-        ctx.execution_options.preserve_order = previous
+        for ctx, value in zip(contexts, previous, strict=True):
+            ctx.execution_options.preserve_order = value

@@ -57,11 +57,9 @@ def test_hdf5_and_parquet_round_trip_bit_exact(ray_local, two_files, tmp_path):
     back = [read_shower_file(p) for p in shards]
     got = np.concatenate([b["showers"] for b in back])
     got_energies = np.concatenate([b["incident_energies"] for b in back])
-    # Every row comes back bit-exact; compared in a canonical order (shard order under a loaded
-    # session-wide Ray is not part of this check).
-    order, expected_order = np.argsort(got_energies, kind="stable"), np.argsort(expected_energies, kind="stable")
-    assert got.dtype == np.float32 and got[order].tobytes() == expected_showers[expected_order].tobytes()
-    assert got_energies[order].tobytes() == expected_energies[expected_order].tobytes()
+    # Every row comes back bit-exact and in the dataset's order (write_dataset preserves it).
+    assert got.dtype == np.float32 and got.tobytes() == expected_showers.tobytes()
+    assert got_energies.tobytes() == expected_energies.tobytes()
     assert not list((tmp_path / "h5").glob(".*tmp*"))
 
     pq_shards = write_dataset(read_showers(shards), tmp_path / "pq", fmt="parquet")
@@ -79,3 +77,29 @@ def test_mixed_voxel_counts_and_bad_values(ray_local, tmp_path):
     write_showers(tmp_path / "nan" / "c.h5", bad, np.ones(4))
     with pytest.raises(Exception, match="row 2 holds a non-finite"):
         read_showers(tmp_path / "nan").materialize()
+
+
+
+def test_write_dataset_keeps_row_order_of_a_dataset_built_before(ray_local, two_files, tmp_path):
+    # The dataset (and the DataContext it copied) exists before write_dataset switches order on, and the map
+    # runs on an actor pool as in the superres pipeline: the regression behind shuffled outputs under load.
+    import ray
+
+    class SlowFirstBlocks:  # defined here so Ray pickles it by value (test modules are not importable there)
+        def __call__(self, batch: dict) -> dict:
+            import time
+
+            # Early rows sleep longest, so without preserve_order later blocks finish, and are written, first.
+            time.sleep(0.3 if batch["source_row"][0] < 300 else 0.0)
+            return batch
+
+    folder, arrays = two_files
+    ds = read_showers(folder, rows_per_block=50, provenance=True, override_num_blocks=24)
+    ds = ds.map_batches(SlowFirstBlocks, batch_size=None, batch_format="numpy",
+                        compute=ray.data.ActorPoolStrategy(size=2), num_cpus=0.5)
+    assert ds.context.execution_options.preserve_order is False
+    shards = write_dataset(ds, tmp_path / "ordered", geometry="ds1-photons")
+    assert ds.context.execution_options.preserve_order is False  # restored
+    back = [read_shower_file(p) for p in shards]
+    got = np.concatenate([b["showers"] for b in back])
+    assert got.tobytes() == np.concatenate([a[0] for a in arrays]).tobytes()
