@@ -16,10 +16,10 @@ import torch
 
 from caloray.stats import StatisticContext
 from caloray.stats.llr import LogDensity
+from caloray.stats.ranked import RankedPool
 from caloray.validate.design import ExperimentDesign
 from caloray.validate.replicates import (
     ArrayLike,
-    ReplicatePools,
     auto_chunk_size,
     chunk_bounds,
     pool_chunk,
@@ -65,7 +65,9 @@ def _replicate_batch(
         reference, candidate = ray.get(data_refs)  # zero-copy, read-only views of the object store
         with warnings.catch_warnings():  # torch warns about read-only numpy memory; nothing writes to it
             warnings.simplefilter("ignore", UserWarning)
-            pools = ReplicatePools(torch.as_tensor(reference), torch.as_tensor(candidate), statistic)
+            # untransformed pools, or lazily sorted ones (cheap to set up again here)
+            pools = prepare_pools(torch.as_tensor(reference), torch.as_tensor(candidate), statistic, context,
+                                  design.batch_size)
     ids = np.asarray(batch["id"], dtype=np.int64)
     null = np.empty(ids.size, dtype=np.float64)
     alt = np.empty(ids.size, dtype=np.float64)
@@ -112,14 +114,15 @@ def null_and_alternative_ray(
     if d_ref != d_cand:
         raise ValueError(f"reference has d={d_ref} but candidate has d={d_cand}")
     context = context if context is not None else design.context(d_ref)
-    chunk = auto_chunk_size(design, d_ref)
-    # Pools transformed once for all replicates (projected and/or ranked, see `prepare_pools`) go to the object
-    # store as they are; untransformed features stay the zero-copy refs above.
+    # Pools transformed once for all replicates (projected and/or sorted, see `prepare_pools`) go to the object
+    # store as they are; untransformed features (also when sorted lazily, per chunk) stay the zero-copy refs above.
     with warnings.catch_warnings():  # read-only object-store memory; preparing only reads it
         warnings.simplefilter("ignore", UserWarning)
         pools = prepare_pools(*(torch.as_tensor(ray.get(r)) for r in data_refs), statistic, context,
                               design.batch_size)
-    pools_ref = ray.put(pools) if pools.projected or pools.ranked is not None else None
+    chunk = auto_chunk_size(design, d_ref, pools)
+    transformed = pools.projected or isinstance(pools.ranked, RankedPool)
+    pools_ref = ray.put(pools) if transformed else None
     if blocks is None:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         blocks = min(math.ceil(design.n_iter / chunk), 4 * max(cpus, 1))

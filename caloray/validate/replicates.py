@@ -15,7 +15,7 @@ from caloray.stats._shapes import WORK_ELEMENTS, ks_scale
 from caloray.stats.ks import mean_ks
 from caloray.stats.llr import LogDensity
 from caloray.stats.projections import project
-from caloray.stats.ranked import RankedPool, ks_sup_ranked, ranked_pool, wasserstein1_ranked
+from caloray.stats.ranked import LazyRankedPool, SortedPool, ks_sup_ranked, ranked_pool, wasserstein1_ranked
 from caloray.stats.sliced import mean_wasserstein
 from caloray.validate.design import ExperimentDesign
 from caloray.validate.sampling import Kind, chunk_rows
@@ -36,11 +36,14 @@ def as_feature_tensor(a: ArrayLike) -> Tensor:
     return t
 
 
-def auto_chunk_size(design: ExperimentDesign, d: int) -> int:
+def auto_chunk_size(design: ExperimentDesign, d: int, pools: ReplicatePools | None = None) -> int:
     """Replicates per batched call: `design.chunk_size`, or as many as keep the (C, B, max(d, K))
-    batch and the (C, d, d) covariances (FGD) under the memory budget."""
+    batch and the (C, d, d) covariances (FGD) under the memory budget; for pools that count over sorted
+    columns (no such arrays) RANKED_CHUNK, which spreads a lazily sorted pool's sort over many replicates."""
     if design.chunk_size is not None:
         return design.chunk_size
+    if pools is not None and pools.ranked is not None:
+        return max(1, min(design.n_iter, RANKED_CHUNK, WORK_ELEMENTS // (2 * design.batch_size)))
     by_rows = WORK_ELEMENTS // (design.batch_size * max(d, design.n_slices))
     by_covariance = WORK_ELEMENTS // (d * d)
     return max(1, min(design.n_iter, by_rows, by_covariance))
@@ -67,22 +70,25 @@ SLICED_AS_PER_COLUMN = {"sks": "mean-ks", "swd": "mean-w1"}
 #: Per-column statistics that can count over per-column ranks of the pool (caloray.stats.ranked) instead of
 #: sorting each replicate: worth it while the pool has at most this many rows per replicate row …
 RANK_POOL_FACTOR = 4
-#: … and its rank table stays under this many elements (int64, 1 GiB).
+#: Pools up to this many elements (rows × columns) are sorted once and kept sorted (int64 order, 1 GiB);
+#: larger ones are sorted block by block for every chunk of replicates (LazyRankedPool).
 RANK_MAX_ELEMENTS = 1 << 27
+#: Replicates per chunk (null and alternative evaluated together) when counting over sorted columns.
+RANKED_CHUNK = 16
 
 
 @dataclass(frozen=True)
 class ReplicatePools:
     """What replicates draw rows from: reference (N, ·) and candidate (M, ·) in the form `statistic` reads —
     the features themselves, or for a sliced statistic their (N, K) float64 projections (`projected`); KS/W1-type
-    statistics may instead count over per-column pool ranks (`ranked`, then reference/candidate are (N, 0) and
-    (M, 0) placeholders)."""
+    statistics may instead count over the pool's sorted columns (`ranked`; sorted once, then reference/candidate
+    are (N, 0) and (M, 0) placeholders, or sorted lazily per chunk, then they stay)."""
 
     reference: Tensor
     candidate: Tensor
     statistic: str
     projected: bool = False
-    ranked: RankedPool | None = None
+    ranked: SortedPool | None = None
 
     @property
     def per_column(self) -> str | None:
@@ -110,8 +116,9 @@ class ReplicatePools:
 def prepare_pools(reference: Tensor, candidate: Tensor, statistic: str, context: StatisticContext,
                   batch_size: int | None = None) -> ReplicatePools:
     """The pools of one test, transformed once for all its replicates: sliced statistics project both samples
-    onto `context.directions`; KS/W1-type statistics on the CPU are ranked per column when replicates of
-    `batch_size` rows per sample are a large enough share of the pool (counting then beats sorting)."""
+    onto `context.directions`; KS/W1-type statistics on the CPU count over the pool's sorted columns when
+    replicates of `batch_size` rows per sample are a large enough share of the pool (counting then beats sorting
+    each replicate): sorted here, or, past RANK_MAX_ELEMENTS, block by block for each chunk of replicates."""
     get_statistic(statistic)  # unknown names fail here, before any work
     pools = ReplicatePools(reference, candidate, statistic)
     if statistic in SLICED_AS_PER_COLUMN and context.directions is not None:
@@ -119,8 +126,12 @@ def prepare_pools(reference: Tensor, candidate: Tensor, statistic: str, context:
                                statistic, projected=True)
     rows = pools.reference.shape[0] + pools.candidate.shape[0]
     if (pools.per_column is not None and batch_size is not None and pools.reference.device.type == "cpu"
-            and rows <= RANK_POOL_FACTOR * 2 * batch_size and rows * pools.reference.shape[1] <= RANK_MAX_ELEMENTS):
-        ranked = ranked_pool(pools.reference, pools.candidate, with_gaps=pools.per_column == "mean-w1")
+            and rows <= RANK_POOL_FACTOR * 2 * batch_size):
+        with_gaps = pools.per_column == "mean-w1"
+        if rows * pools.reference.shape[1] > RANK_MAX_ELEMENTS:
+            return ReplicatePools(pools.reference, pools.candidate, statistic, pools.projected,
+                                  LazyRankedPool(pools.reference, pools.candidate, with_gaps))
+        ranked = ranked_pool(pools.reference, pools.candidate, with_gaps=with_gaps)
         placeholders = (torch.empty(pools.reference.shape[0], 0), torch.empty(pools.candidate.shape[0], 0))
         pools = ReplicatePools(*placeholders, statistic, pools.projected, ranked)
     return pools
@@ -166,6 +177,13 @@ def pool_chunk(
     wherever it is computed.
     """
     indices = chunk_bounds(chunk_index, chunk, design.n_iter)
+    if pools.ranked is not None:  # one pass over the sorted columns for both kinds (one sort if lazily sorted)
+        n_ref, n_cand = pools.reference.shape[0], pools.candidate.shape[0]
+        null_rows = chunk_rows("null", indices, design, n_ref, n_cand)
+        alt_rows = chunk_rows("alt", indices, design, n_ref, n_cand)
+        x_rows, y_rows = (np.concatenate([a, b]) for a, b in zip(null_rows, alt_rows, strict=True))
+        values = pools.evaluate(x_rows, y_rows, context).cpu().numpy().astype(np.float64)
+        return values[: len(indices)], values[len(indices) :]
     null = pool_statistics(pools, design, context, "null", indices)
     alt = pool_statistics(pools, design, context, "alt", indices)
     return null, alt
@@ -205,8 +223,8 @@ def null_and_alternative(
     if device is not None:
         ref, cand = ref.to(device), cand.to(device)
     context = context if context is not None else design.context(ref.shape[1])
-    chunk = auto_chunk_size(design, ref.shape[1])
     pools = prepare_pools(ref, cand, statistic, context, design.batch_size)
+    chunk = auto_chunk_size(design, ref.shape[1], pools)
     null = np.empty(design.n_iter, dtype=np.float64)
     alt = np.empty(design.n_iter, dtype=np.float64)
     for chunk_index in range(math.ceil(design.n_iter / chunk)):

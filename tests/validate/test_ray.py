@@ -29,6 +29,22 @@ def test_ray_replicates_equal_local_replicates(ray_local) -> None:
 
 
 @pytest.mark.integration
+def test_ray_lazily_sorted_pools_equal_local(ray_local, monkeypatch) -> None:
+    # Locally the pool is "too large" to keep sorted (sorted per chunk, LazyRankedPool); the driver then ships the
+    # raw features and each task prepares its own pools (sorted once there, with the default limit). Counting is
+    # exact either way, so the values agree bit for bit.
+    import caloray.validate.replicates as replicates
+
+    monkeypatch.setattr(replicates, "RANK_MAX_ELEMENTS", 1000)
+    for statistic in ("mean-ks", "swd"):
+        design = ExperimentDesign(batch_size=1000, n_iter=12, n_slices=8, seed=5, chunk_size=4)
+        local_null, local_alt = null_and_alternative(REFERENCE, CANDIDATE, statistic, design)
+        ray_null, ray_alt = null_and_alternative_ray(REFERENCE, CANDIDATE, statistic, design)
+        np.testing.assert_array_equal(ray_null, local_null)
+        np.testing.assert_array_equal(ray_alt, local_alt)
+
+
+@pytest.mark.integration
 def test_ray_test_result_and_grid_match_local(ray_local) -> None:
     design = ExperimentDesign(batch_size=40, n_iter=20, n_slices=8, seed=1, chunk_size=5)
     local = run_test(REFERENCE, CANDIDATE, "sks", design)

@@ -8,7 +8,7 @@ import torch
 
 from caloray.stats import numpy_api as api
 from caloray.validate import ExperimentDesign, null_and_alternative, replicate_rows, replicate_statistics
-from caloray.validate.replicates import auto_chunk_size, chunk_null_and_alternative
+from caloray.validate.replicates import auto_chunk_size, chunk_null_and_alternative, prepare_pools
 
 RNG = np.random.default_rng(0)
 REFERENCE = RNG.normal(size=(3000, 5))
@@ -55,7 +55,7 @@ def test_single_replicate_matches_the_full_run() -> None:
     assert replicate_statistics(ref, cand, "sks", design, context, "null", [7])[0] == pytest.approx(null[7], rel=1e-12)
     assert replicate_statistics(ref, cand, "sks", design, context, "alt", [7])[0] == pytest.approx(alt[7], rel=1e-12)
     # The aligned chunk holding replicate 7 reproduces it bit for bit.
-    chunk = auto_chunk_size(design, 5)
+    chunk = auto_chunk_size(design, 5, prepare_pools(ref, cand, "sks", context, design.batch_size))
     chunk_null, chunk_alt = chunk_null_and_alternative(ref, cand, "sks", design, context, 7 // chunk, chunk)
     assert chunk_null[7 % chunk] == null[7] and chunk_alt[7 % chunk] == alt[7]
 
@@ -74,10 +74,19 @@ def test_dimension_mismatch_is_rejected() -> None:
         null_and_alternative(REFERENCE, CANDIDATE[:, :3], "mean-ks", ExperimentDesign(batch_size=10, n_iter=2))
 
 
+@pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("statistic", ["mean-ks", "sks", "swd"])
-def test_ranked_pools_give_the_sorted_values(statistic: str) -> None:
-    """Replicates that are a large share of the pool count over pool ranks; values equal the sort path."""
-    from caloray.validate.replicates import pool_statistics, prepare_pools
+def test_ranked_pools_give_the_sorted_values(statistic: str, lazy: bool, monkeypatch) -> None:
+    """Replicates that are a large share of the pool count over the pool's sorted columns (sorted once, or block
+    by block per chunk for pools past RANK_MAX_ELEMENTS); values equal the path that sorts every replicate."""
+    import caloray.stats.ranked as ranked_module
+    import caloray.validate.replicates as replicates
+    from caloray.stats.ranked import LazyRankedPool, RankedPool
+    from caloray.validate.replicates import pool_statistics
+
+    if lazy:
+        monkeypatch.setattr(replicates, "RANK_MAX_ELEMENTS", 100)
+        monkeypatch.setattr(ranked_module, "SORT_ELEMENTS", 2 * 270)  # two columns per sorted block
 
     rng = np.random.default_rng(4)
     reference = torch.as_tensor(np.round(rng.normal(size=(150, 6)), 2))  # ties on purpose
@@ -86,7 +95,7 @@ def test_ranked_pools_give_the_sorted_values(statistic: str) -> None:
     context = design.context(6)
     ranked = prepare_pools(reference, candidate, statistic, context, design.batch_size)
     sorted_ = prepare_pools(reference, candidate, statistic, context)
-    assert ranked.ranked is not None and sorted_.ranked is None
+    assert isinstance(ranked.ranked, LazyRankedPool if lazy else RankedPool) and sorted_.ranked is None
     assert ranked.projected == sorted_.projected == (statistic != "mean-ks")
     for kind in ("null", "alt"):
         np.testing.assert_allclose(pool_statistics(ranked, design, context, kind, range(6)),
