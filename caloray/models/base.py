@@ -29,6 +29,16 @@ class Surrogate(torch.nn.Module):
         """Scalar training loss averaged over the batch."""
         raise NotImplementedError
 
+    @property
+    def needs_preprocessing_fit(self) -> bool:
+        """Whether `fit_preprocessing` should run before training (False: fixed preprocessing)."""
+        return False
+
+    def fit_preprocessing(self, batch: Batch) -> None:
+        """Fit data-dependent preprocessing (saved in the state dict) on a training sample before the first
+        step. The trainer calls it once per member with the first `data.preprocessing_rows` training rows
+        when `needs_preprocessing_fit`."""
+
     def log_prob(self, batch: Batch) -> Tensor:
         """log p(x | conditions) per shower, shape (B,). Not defined for regressors."""
         raise NotImplementedError(f"{type(self).__name__} has no likelihood")

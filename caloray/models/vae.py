@@ -20,6 +20,9 @@ from caloray.models.transforms import (
 )
 
 VARIANTS = ("gaussian", "bernoulli")
+#: Standardization leaves features with a smaller std in the fitting sample unscaled (logit units; the
+#: α = 1e-6 logit spans ±13.8, so real features vary by far more).
+MIN_FEATURE_STD = 0.05
 
 
 def _mlp(sizes: Sequence[int]) -> torch.nn.Sequential:
@@ -41,8 +44,9 @@ class ShowerVAE(Surrogate):
       encode the layer energies and the normalisation by the incident energy (clamped to [0, 1]; the
       thesis uses energy_scale = 2 on ds1);
     - α-regularized logit (α = `alpha`, 1e-6), then standardization with fixed per-feature mean/std
-      (buffers saved in the state dict; set by `fit_standardization`, or with `auto_standardize` from the
-      first training batch seen by `loss`; identity before that).
+      (buffers saved in the state dict; set by `fit_standardization`, or with `auto_standardize` by the
+      trainer's `fit_preprocessing` sample, else from the first training batch seen by `loss`; identity before
+      that). Features nearly constant in that sample are only centred.
 
     Unlike the thesis' VAE+INN chain, the extra dimensions are part of the VAE's data (not a condition), so
     the model samples complete showers from E_inc alone. Condition: log10(E_inc / 10 GeV).
@@ -142,8 +146,20 @@ class ShowerVAE(Surrogate):
         """Set the per-feature mean/std buffers from (a sample of) the training data."""
         features = self._logit_features(showers_mev, incident_1d(incident_energies_mev))
         self.feature_mean.copy_(features.mean(0))
-        self.feature_std.copy_(features.std(0).nan_to_num(1.0).clamp_min(1e-3))
+        std = features.std(0).nan_to_num(0.0)
+        # Features (nearly) constant in the sample, e.g. voxels it never hits, stay unscaled: dividing by a tiny
+        # std would turn the first hit seen later into a ~1e4σ outlier and the loss into inf/NaN.
+        self.feature_std.copy_(torch.where(std < MIN_FEATURE_STD, torch.ones_like(std), std))
         self.standardization_fitted.fill_(True)
+
+    @property
+    def needs_preprocessing_fit(self) -> bool:
+        """With `auto_standardize`, until the standardization is fitted."""
+        return self.auto_standardize and not bool(self.standardization_fitted)
+
+    def fit_preprocessing(self, batch: Batch) -> None:
+        """Fit the standardization on the trainer's sample (`fit_standardization`)."""
+        self.fit_standardization(batch["showers"], batch["incident_energies"])
 
     # --- networks -------------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ class DataSpec:
 
     `geometry` names a built-in geometry (`caloray.geometry.get_geometry`); the showers' voxel count is
     checked against it. `validation_fraction` of the rows (shuffled once with `split_seed`) are held out.
+    `preprocessing_rows`: training rows a model's data-dependent preprocessing is fitted on before the first
+    step (`Surrogate.fit_preprocessing`, e.g. the VAE's standardization).
     """
 
     paths: list[str] = field(default_factory=list)
@@ -34,12 +36,15 @@ class DataSpec:
     validation_fraction: float = 0.2
     split_seed: int = 0
     shuffle_buffer: int = 2000
+    preprocessing_rows: int = 10000
 
     def __post_init__(self) -> None:
         if not 0.0 < self.validation_fraction < 1.0:
             raise ConfigError(f"data.validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if self.shuffle_buffer < 0:
             raise ConfigError(f"data.shuffle_buffer must be ≥ 0, got {self.shuffle_buffer}")
+        if self.preprocessing_rows < 1:
+            raise ConfigError(f"data.preprocessing_rows must be ≥ 1, got {self.preprocessing_rows}")
 
 
 @dataclass

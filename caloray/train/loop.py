@@ -65,6 +65,8 @@ def train_member_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
 
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("validation")
+    if checkpoint is None and surrogate.needs_preprocessing_fit:  # a resumed member restored it
+        _fit_preprocessing(surrogate, train_shard, config.data.preprocessing_rows)
     for epoch in range(start_epoch, config.epochs):
         seed_everything(derive_seed(seed, epoch, rank, 1))
         started = time.perf_counter()
@@ -94,6 +96,14 @@ def train_member_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
         history.append(record)
         _report(record, history, surrogate, optimizer, scheduler, config, rank=rank)
     return {"history": history}
+
+
+def _fit_preprocessing(surrogate: Surrogate, shard: Any, rows: int) -> None:
+    """`surrogate.fit_preprocessing` on the first `rows` rows of this worker's shard, unshuffled (with DDP,
+    rank 0's fitted buffers are broadcast to the other workers on the first forward)."""
+    for batch in shard.iter_torch_batches(batch_size=rows, dtypes=torch.float32):
+        surrogate.fit_preprocessing({key: batch[key] for key in COLUMNS})
+        return
 
 
 def _train_epoch(

@@ -89,3 +89,23 @@ def test_ds2_shapes(variant):
     sample = model.sample(torch.full((3,), 5e4))["showers"]
     assert sample.shape == (3, 6480)
     assert layer_sums(sample, model.voxel_layer, 45).shape == (3, 45)
+
+
+def test_standardization_leaves_near_constant_features_unscaled(toy_voxel_layer):
+    """A voxel never hit in the fitting sample is only centred, so its first hit later stays a modest value
+    (a 1e-3 std floor made it a ~1e4σ outlier and the loss inf/NaN)."""
+    from caloray.models.vae import MIN_FEATURE_STD
+
+    batch = make_toy_batch(64, seed=2)
+    batch["showers"][:, 0] = 0.0  # voxel 0 never hit in the fitting sample
+    model = ShowerVAE(toy_voxel_layer, hidden_features=(16,), latent_dim=4)
+    model.fit_standardization(batch["showers"], batch["incident_energies"])
+    features = model._logit_features(batch["showers"], batch["incident_energies"])
+    varying = features.std(0) >= MIN_FEATURE_STD
+    assert model.feature_std[0] == 1.0 and bool(varying[1:].any())
+    torch.testing.assert_close(model.feature_std[varying], features.std(0)[varying])
+    later = make_toy_batch(64, seed=3)  # voxel 0 hit here
+    assert bool((later["showers"][:, 0] > 0).any())
+    h = model.preprocess(later["showers"], later["incident_energies"])
+    assert float(h[:, 0].abs().max()) < 30.0  # within the α = 1e-6 logit range, not 1e4
+    assert torch.isfinite(model.loss(later))
