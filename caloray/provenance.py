@@ -44,11 +44,16 @@ def provenance(config: Any = None, **extra: Any) -> dict[str, Any]:
     return record
 
 
-def write_provenance(path: str | Path, config: Any = None, **extra: Any) -> Path:
-    """Write `provenance(config, **extra)` as JSON (atomically)."""
+def write_json_atomic(path: str | Path, data: dict[str, Any]) -> Path:
+    """Write JSON to a temp name in the same folder, then rename over `path` (readers never see half a file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(provenance(config, **extra), indent=2, sort_keys=True, default=str))
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def write_provenance(path: str | Path, config: Any = None, **extra: Any) -> Path:
+    """Write `provenance(config, **extra)` as JSON (atomically)."""
+    return write_json_atomic(path, provenance(config, **extra))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import h5py
 
 from caloray.generate.models import GenerationError
 from caloray.generate.plan import SHARD_PREFIX
+from caloray.provenance import write_json_atomic
 
 MANIFEST_FILE = "manifest.json"
 IDENTITY_FILE = "generation.json"
@@ -28,14 +28,6 @@ VERSION = 1
 def fingerprint(identity: dict[str, Any]) -> str:
     """16 hex digits of the sha256 of the identity's canonical JSON."""
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> Path:
-    """Write JSON to a temp name in the same folder, then rename over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

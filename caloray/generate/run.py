@@ -23,7 +23,6 @@ from caloray.generate.manifest import (
     fingerprint,
     read_manifest,
     write_identity,
-    write_json_atomic,
 )
 from caloray.generate.models import (
     GenerationError,
@@ -53,6 +52,7 @@ from caloray.generate.validation import (
 )
 from caloray.geometry import Geometry
 from caloray.io import expand_paths, inspect_shower_file
+from caloray.provenance import write_json_atomic
 from caloray.tracking.store import redact_uri
 
 SEEDING = ("shard i: numpy SeedSequence(seed, spawn_key=(0, i)).spawn(2) → incident energies, torch seed; "

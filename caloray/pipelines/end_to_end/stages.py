@@ -10,8 +10,8 @@ import numpy as np
 
 from caloray.config import to_dict
 from caloray.errors import ConfigError
-from caloray.generate.manifest import write_json_atomic
 from caloray.pipelines.end_to_end.config import PipelineConfig
+from caloray.provenance import write_json_atomic
 from caloray.train import TrainConfig
 
 #: Written next to a finished training: its registry reference, metrics and config, for `--resume`.
