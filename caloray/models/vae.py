@@ -188,7 +188,7 @@ class ShowerVAE(Surrogate):
         (unless `fit_standardization` was called before).
         """
         showers, incident = batch["showers"], incident_1d(batch["incident_energies"])
-        if self.auto_standardize and self.training and not bool(self.standardization_fitted):
+        if self.training and self.needs_preprocessing_fit:
             self.fit_standardization(showers, incident)
         h = self.preprocess(showers, incident)
         mean, log_var = self.encoder(torch.cat([h, self._context(incident)], -1)).chunk(2, -1)

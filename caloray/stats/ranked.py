@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-#: reduce(running sums (r, c, P), the sorted columns they belong to (c, P)) → (r, c) float64
+#: reduce(running sums (r, c, P), the sorted columns they belong to (c, P)) → (r, c) float64, in units of the
+#: running sums (n·m/g times those of F_n − G_m)
 Reduce = Callable[[Tensor, "RankedPool"], Tensor]
 
 #: Elements (replicates × columns × pool rows) per chunk of running sums: ~8 MB of int32, so the gather,
@@ -55,6 +56,11 @@ class RankedPool:
     def n_columns(self) -> int:
         """d, the pool's columns."""
         return self.order.shape[0]
+
+    @property
+    def with_gaps(self) -> bool:
+        """Whether W1 can be computed (gaps kept), as for LazyRankedPool."""
+        return self.gaps is not None
 
     @property
     def block_columns(self) -> int:
@@ -93,35 +99,36 @@ def _sort_into(values_in: np.ndarray, order: Tensor, gaps: Tensor | None, last: 
         sort(0, c)
 
 
-def sort_columns(columns: Tensor, with_gaps: bool = True) -> RankedPool:
-    """Sort each row of `columns` (c, P), one pool column each; −0.0 and +0.0 count as equal."""
-    c, rows = columns.shape
-    order = torch.empty(c, rows, dtype=torch.int64)
-    gaps = torch.zeros(c, rows, dtype=torch.float64) if with_gaps else None
-    last = torch.ones(c, rows, dtype=torch.bool)
-    _sort_into(columns.detach().cpu().numpy(), order, gaps, last)
-    return RankedPool(order, gaps, None if bool(last.all()) else last, 0)
-
-
-def sort_pool(pooled: Tensor, with_gaps: bool = True) -> RankedPool:
-    """Sort every column of `pooled` (P, d) once, in blocks of ~SORT_ELEMENTS; −0.0 and +0.0 count as equal."""
-    rows, d = pooled.shape
+def _sort_blocks(d: int, rows: int, with_gaps: bool, columns: Callable[[int, int], np.ndarray],
+                 n_reference: int) -> RankedPool:
+    """A RankedPool of d columns of `rows` values, `columns(start, stop)` giving columns [start, stop) as a
+    (c, rows) array, sorted in blocks of ~SORT_ELEMENTS; −0.0 and +0.0 count as equal."""
     order = torch.empty(d, rows, dtype=torch.int64)
     gaps = torch.zeros(d, rows, dtype=torch.float64) if with_gaps else None
     last = torch.ones(d, rows, dtype=torch.bool)
     step = max(1, SORT_ELEMENTS // max(rows, 1))
     for start in range(0, d, step):
-        block = slice(start, start + step)
-        _sort_into(pooled[:, block].T.contiguous().detach().cpu().numpy(), order[block],
-                   None if gaps is None else gaps[block], last[block])
-    return RankedPool(order, gaps, None if bool(last.all()) else last, 0)
+        block = slice(start, min(d, start + step))
+        _sort_into(columns(block.start, block.stop), order[block], None if gaps is None else gaps[block], last[block])
+    return RankedPool(order, gaps, None if bool(last.all()) else last, n_reference)
+
+
+def sort_pool(pooled: Tensor, with_gaps: bool = True) -> RankedPool:
+    """Sort every column of `pooled` (P, d) once; −0.0 and +0.0 count as equal."""
+    rows, d = pooled.shape
+    return _sort_blocks(d, rows, with_gaps, lambda a, b: pooled[:, a:b].T.contiguous().detach().cpu().numpy(), 0)
+
+
+def _pooled_columns(reference: Tensor, candidate: Tensor, start: int, stop: int) -> np.ndarray:
+    """Columns [start, stop) of [reference; candidate] as one (c, N + M) array (no copy of the whole pool)."""
+    return torch.cat([reference[:, start:stop].detach().cpu().T,
+                      candidate[:, start:stop].detach().cpu().to(reference.dtype).T], dim=1).numpy()
 
 
 def ranked_pool(reference: Tensor, candidate: Tensor, with_gaps: bool = True) -> RankedPool:
     """Sort the pooled reference (N, d) and candidate (M, d) rows column by column (on the CPU)."""
-    pooled = torch.cat([reference.detach().cpu(), candidate.detach().cpu().to(reference.dtype)])
-    pool = sort_pool(pooled, with_gaps)
-    return RankedPool(pool.order, pool.gaps, pool.last_of_value, reference.shape[0])
+    return _sort_blocks(reference.shape[1], reference.shape[0] + candidate.shape[0], with_gaps,
+                        lambda a, b: _pooled_columns(reference, candidate, a, b), reference.shape[0])
 
 
 @dataclass(frozen=True)
@@ -153,10 +160,9 @@ class LazyRankedPool:
 
     def sorted_columns(self, start: int, stop: int) -> RankedPool:
         """Columns [start, stop) of [reference; candidate], sorted now."""
-        columns = torch.cat([self.reference[:, start:stop].cpu().T,
-                             self.candidate[:, start:stop].cpu().to(self.reference.dtype).T], dim=1)
-        pool = sort_columns(columns, self.with_gaps)
-        return RankedPool(pool.order, pool.gaps, pool.last_of_value, self.n_reference)
+        return _sort_blocks(stop - start, self.n_rows, self.with_gaps,
+                            lambda a, b: _pooled_columns(self.reference, self.candidate, start + a, start + b),
+                            self.n_reference)
 
 
 #: A pool sorted once (RankedPool) or block by block on use (LazyRankedPool).
@@ -182,7 +188,7 @@ def _per_column(pool: SortedPool, x_rows: np.ndarray, y_rows: np.ndarray, reduce
     x_index = torch.as_tensor(np.asarray(x_rows), dtype=torch.long)
     y_index = torch.as_tensor(np.asarray(y_rows), dtype=torch.long)
     replicates, d, rows = x_index.shape[0], pool.n_columns, pool.n_rows
-    weights, _ = _signed_weights(x_index, y_index, rows)
+    weights, scale = _signed_weights(x_index, y_index, rows)
     r_step = max(1, min(replicates, COUNT_ELEMENTS // max(rows, 1)))
     c_step = max(1, min(d, COUNT_ELEMENTS // max(r_step * rows, 1)))
     out = torch.empty(replicates, d, dtype=torch.float64)
@@ -197,7 +203,7 @@ def _per_column(pool: SortedPool, x_rows: np.ndarray, y_rows: np.ndarray, reduce
         running = running.view(chunk_weights.shape[0], -1, rows)
         torch.cumsum(running, dim=-1, out=running)
         columns_out = slice(offset + start, offset + start + running.shape[1])
-        out[r0 : r0 + running.shape[0], columns_out] = reduce(running, columns)
+        out[r0 : r0 + running.shape[0], columns_out] = reduce(running, columns) / scale
 
     threads = torch.get_num_threads()
     with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as executor:
@@ -215,26 +221,22 @@ def _per_column(pool: SortedPool, x_rows: np.ndarray, y_rows: np.ndarray, reduce
 
 def ks_sup_ranked(pool: SortedPool, x_rows: np.ndarray, y_rows: np.ndarray) -> Tensor:
     """sup_u |F_n − G_m| of every column for replicates with pool rows x_rows (R, n), y_rows (R, m) → (R, d)."""
-    n, m = np.shape(x_rows)[1], np.shape(y_rows)[1]
-    scale = n * m // math.gcd(n, m)
 
     def reduce(running: Tensor, columns: RankedPool) -> Tensor:
         running = running.abs_()
         if columns.last_of_value is not None:  # inside a run of equal values partial sums are not F_n − G_m
             running.masked_fill_(~columns.last_of_value, 0)
-        return running.amax(dim=-1).to(torch.float64) / scale
+        return running.amax(dim=-1).to(torch.float64)
 
     return _per_column(pool, x_rows, y_rows, reduce)
 
 
 def wasserstein1_ranked(pool: SortedPool, x_rows: np.ndarray, y_rows: np.ndarray) -> Tensor:
     """∫|F_n − G_m| du of every column for replicates with pool rows x_rows (R, n), y_rows (R, m) → (R, d)."""
-    if not (pool.gaps is not None if isinstance(pool, RankedPool) else pool.with_gaps):
+    if not pool.with_gaps:
         raise ValueError("this pool was sorted without gaps (KS only); build it with with_gaps=True")
-    n, m = np.shape(x_rows)[1], np.shape(y_rows)[1]
-    scale = n * m // math.gcd(n, m)
 
     def reduce(running: Tensor, columns: RankedPool) -> Tensor:
-        return torch.linalg.vecdot(running.abs_().to(torch.float64), columns.gaps) / scale
+        return torch.linalg.vecdot(running.abs_().to(torch.float64), columns.gaps)
 
     return _per_column(pool, x_rows, y_rows, reduce)
