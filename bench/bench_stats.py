@@ -67,8 +67,9 @@ def _cost(statistic: str, n: int, d: int, n_slices: int) -> float:
     if statistic == "mmd":
         return 3 * n * n * d
     if statistic in ("fgd", "fgd-inf"):
-        sizes = 3.0 if statistic == "fgd-inf" else 1.0  # Σ of subsample fractions 0.2..1.0
-        return sizes * (2 * n * d * d) + (5 if statistic == "fgd-inf" else 1) * 20 * d**3
+        # FGD∞: 10 draws at each of 4 subsample sizes (fractions 1/3..5/6, Σ = 7/3) plus the whole sample once
+        sizes = 10 * 7 / 3 + 1 if statistic == "fgd-inf" else 1.0
+        return sizes * (2 * n * d * d) + (41 if statistic == "fgd-inf" else 1) * 20 * d**3
     if statistic in ("sks", "swd"):
         return 2 * n * d * n_slices
     return 2 * n * d

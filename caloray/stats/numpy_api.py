@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from caloray.stats import frechet, ks, llr, mmd, projections, sliced
-from caloray.stats.frechet import FGD_INF_FRACTIONS
+from caloray.stats.frechet import FGD_INF_DRAWS, FGD_INF_FRACTIONS
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
@@ -55,10 +55,20 @@ def fgd(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def fgd_inf(
-    x: np.ndarray, y: np.ndarray, seed: int = 0, fractions: tuple[float, ...] = FGD_INF_FRACTIONS
+    x: np.ndarray, y: np.ndarray, seed: int = 0, fractions: tuple[float, ...] = FGD_INF_FRACTIONS,
+    n_draws: int = FGD_INF_DRAWS,
 ) -> np.ndarray:
-    """FGD extrapolated to 1/N = 0, (R,) float64."""
-    return _numpy(frechet.fgd_inf(_tensor(x), _tensor(y), seed=seed, fractions=fractions))
+    """FGD extrapolated to 1/N = 0 (non-negative fit over subsample sizes), (R,) float64."""
+    return _numpy(frechet.fgd_inf(_tensor(x), _tensor(y), seed=seed, fractions=fractions, n_draws=n_draws))
+
+
+def fgd_inf_with_uncertainty(
+    x: np.ndarray, y: np.ndarray, seed: int = 0, fractions: tuple[float, ...] = FGD_INF_FRACTIONS,
+    n_draws: int = FGD_INF_DRAWS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """FGD∞ and the standard error of the fit's intercept, each (R,) float64 (see `frechet.fgd_inf_fit`)."""
+    fit = frechet.fgd_inf_fit(_tensor(x), _tensor(y), seed=seed, fractions=fractions, n_draws=n_draws)
+    return _numpy(fit.value), _numpy(fit.uncertainty)
 
 
 def log_likelihood_ratio(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from caloray.stats.frechet import FGD_INF_FRACTIONS, fgd, fgd_inf
+from caloray.stats.frechet import FGD_INF_DRAWS, FGD_INF_FRACTIONS, fgd, fgd_inf
 from caloray.stats.ks import mean_ks
 from caloray.stats.llr import LogDensity, log_likelihood_ratio
 from caloray.stats.mmd import mmd_polynomial
@@ -20,13 +20,14 @@ class StatisticContext:
     """Fixed inputs shared by all replicates of one test.
 
     directions: (d, K) unit vectors for "sks"/"swd" (drawn once, reused by every replicate).
-    fgd_seed, fgd_fractions: subsampling of "fgd-inf" (see `caloray.stats.frechet.fgd_inf`).
+    fgd_seed, fgd_fractions, fgd_draws: subsampling of "fgd-inf" (see `caloray.stats.frechet.fgd_inf_fit`).
     log_p, log_q: reference and candidate log densities for "llr" (must be picklable for Ray).
     """
 
     directions: Tensor | None = None
     fgd_seed: int = 0
     fgd_fractions: tuple[float, ...] = FGD_INF_FRACTIONS
+    fgd_draws: int = FGD_INF_DRAWS
     log_p: LogDensity | None = None
     log_q: LogDensity | None = None
 
@@ -73,7 +74,7 @@ def _fgd(x: Tensor, y: Tensor, context: StatisticContext) -> Tensor:
 
 
 def _fgd_inf(x: Tensor, y: Tensor, context: StatisticContext) -> Tensor:
-    return fgd_inf(x, y, seed=context.fgd_seed, fractions=context.fgd_fractions)
+    return fgd_inf(x, y, seed=context.fgd_seed, fractions=context.fgd_fractions, n_draws=context.fgd_draws)
 
 
 def _llr(x: Tensor, y: Tensor, context: StatisticContext) -> Tensor:
