@@ -176,7 +176,7 @@ def _validate(args: argparse.Namespace) -> int:
         "candidate": [str(p) for p in expand_paths(args.candidate)] if args.candidate else None,
         "geometry": args.geometry, "out": args.out, "features": args.features, "statistics": args.stats,
         "batch_sizes": args.batch_size, "n_iter": args.n_iter, "n_slices": args.n_slices, "seed": args.seed,
-        "mode": args.mode, "max_rows": args.max_rows,
+        "mode": args.mode, "max_rows": args.max_rows, "alpha": args.alpha,
     }
     config = from_dict(ValidationConfig, {**base, **{k: v for k, v in flags.items() if v is not None}},
                        where="validate")
@@ -287,9 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder")
     p.set_defaults(handler=_calibration_study)
     p = sub.add_parser("validate", help="calibrated two-sample tests of candidate vs reference showers",
-                       description="Feature maps × statistics with bootstrap or permutation nulls built on Ray; "
-                       "writes p-values, sigma, power, replicate arrays (Parquet) and null-vs-alternative plots, "
-                       "and logs them to MLflow.")
+                       description="Feature maps × statistics on Ray: the calibrated test (a held-out experiment "
+                       "against the permutation null of its rows: p_value, sigma, PASS/FAIL at alpha / n_tests) and "
+                       "the thesis summary (bootstrap or permutation null: median_p, power); writes replicate arrays "
+                       "(Parquet) and null-vs-alternative plots, and logs them to MLflow.")
     p.add_argument("--reference", nargs="+", help="reference shower files, folders or globs")
     p.add_argument("--candidate", nargs="+", help="candidate (generated) shower files")
     p.add_argument("--geometry", help="geometry of both samples")
@@ -302,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["bootstrap", "permutation"])
     p.add_argument("--seed", type=int)
     p.add_argument("--max-rows", type=int, help="at most this many showers per sample")
+    p.add_argument("--alpha", type=float, help="family-wise level of the PASS/FAIL line (Bonferroni over the tests)")
     p.add_argument("--config", help="YAML with ValidationConfig fields (flags override it)")
     p.add_argument("--out", help="output folder")
     p.set_defaults(handler=_validate)

@@ -31,10 +31,14 @@ from caloray.geometry import BUILTIN, Geometry, get_geometry, read_binning_xml
 from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
 from caloray.pipelines.validate import validate_arrays
 from caloray.tables import format_table
+from caloray.validate import format_p, format_sigma
 
 TRAIN_CONFIG_FILE = "train-config.yaml"
 READ_BLOCK_ROWS = 4096
-SUMMARY_KEYS = ("feature", "statistic", "d", "batch_size", "observed", "p_value", "sigma", "passed")
+#: Per-test record: the calibrated test (test_batch rows per sample; p_value, sigma, p_floor: p at 1/(1 + n_iter))
+#: that gates, and the thesis summary (observed = median alternative replicate, median_p) for reference.
+SUMMARY_KEYS = ("feature", "statistic", "d", "test_batch", "p_value", "sigma", "p_floor", "observed", "median_p",
+                "passed")
 
 
 @dataclass
@@ -56,13 +60,15 @@ class ValidationOutcome:
         return min(row["p_value"] for row in self.rows)
 
     def metrics(self) -> dict[str, float]:
-        """MLflow metrics: per-test p-value and sigma, the smallest p-value, passed (1/0)."""
+        """MLflow metrics: per-test calibrated p-value and sigma (and median_p, a summary), the smallest p-value,
+        passed (1/0)."""
         metrics = {"validation.passed": float(self.passed), "validation.min_p_value": self.min_p_value,
                    "validation.threshold": self.threshold, "validation.n_reference": float(self.n_reference),
                    "validation.n_candidate": float(self.n_candidate)}
         for row in self.rows:
             key = f"validation.{row['feature']}.{row['statistic']}"
             metrics[f"{key}.p_value"], metrics[f"{key}.sigma"] = row["p_value"], row["sigma"]
+            metrics[f"{key}.median_p"] = row["median_p"]
         return metrics
 
     def manifest_entry(self) -> dict[str, Any]:
@@ -242,10 +248,13 @@ def run_validation(settings: ValidationSettings, spec: WorkerSpec, geometry: Geo
     rows = [{**{k: row[k] for k in SUMMARY_KEYS if k != "passed"}, "passed": bool(row["p_value"] >= threshold)}
             for row in table.to_pylist()]
     passed = all(row["passed"] for row in rows)
-    title = (f"generation validation: {'PASSED' if passed else 'FAILED'} (every p ≥ {threshold:.3g} = "
-             f"{settings.alpha:g}/{len(rows)}; {settings.n} generated vs {n_ref} reference showers, "
-             f"{settings.n_iter} bootstrap replicates)")
-    text = format_table(rows, title=title)
+    title = (f"generation validation: {'PASSED' if passed else 'FAILED'} (every calibrated p ≥ {threshold:.3g} = "
+             f"{settings.alpha:g}/{len(rows)}; {settings.n} generated vs {n_ref} reference showers, each test "
+             f"{rows[0]['test_batch'] if rows else batch} held-out rows per sample against {settings.n_iter} "
+             "permutations of them; median_p is the thesis summary, not a test)")
+    printed = [{**row, "p_value": format_p(row["p_value"], row["p_floor"]),
+                "sigma": format_sigma(row["sigma"], row["p_floor"])} for row in rows]
+    text = format_table([{k: v for k, v in row.items() if k != "p_floor"} for row in printed], title=title)
     (folder / "summary.txt").write_text(text + "\n")
     pq.write_table(table, folder / "results.parquet")
     pacsv.write_csv(table, folder / "results.csv")

@@ -18,20 +18,29 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import ray
 
+from caloray.errors import ConfigError
 from caloray.features.maps import feature_map
 from caloray.geometry import Geometry, get_geometry
 from caloray.io import preserved_order, read_showers
 from caloray.provenance import write_provenance
 from caloray.tables import format_table
 from caloray.tracking.report import log_report
-from caloray.validate import ExperimentDesign, run_test_grid
+from caloray.validate import ExperimentDesign, format_p, format_sigma, run_test_grid
+from caloray.validate.summary import p_floor
 
-SUMMARY_COLUMNS = ("feature", "statistic", "d", "batch_size", "observed", "p_value", "sigma", "power_05", "power_01")
+#: Printed columns: the calibrated test (p_value, sigma: the ones that gate) first, then the thesis summary
+#: (observed = median alternative replicate, median_p = its p-value, a summary and not a test; power).
+SUMMARY_COLUMNS = ("feature", "statistic", "d", "batch_size", "p_value", "sigma", "observed", "median_p", "power_05",
+                   "power_01")
 
 
 @dataclass
 class ValidationConfig:
-    """A validation run: which files, feature maps and statistics, and the experiment design."""
+    """A validation run: which files, feature maps and statistics, and the experiment design.
+
+    alpha: family-wise level of the PASS/FAIL line: every calibrated p-value must be ≥ alpha / number of tests
+    (Bonferroni).
+    """
 
     reference: list[str]
     candidate: list[str]
@@ -45,9 +54,14 @@ class ValidationConfig:
     seed: int = 0
     mode: str = "bootstrap"
     max_rows: int = 200_000
+    alpha: float = 0.05
     backend: str = "ray"
     experiment: str = "caloray-validation"
     tracking_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha < 1.0:
+            raise ConfigError(f"validate: alpha must be in (0, 1), got {self.alpha}")
 
 
 class _FeatureBatch:
@@ -87,9 +101,37 @@ def validate_arrays(features: Mapping[str, tuple[np.ndarray, np.ndarray]], stati
     return pa.concat_tables(tables)
 
 
-def summary_rows(table: pa.Table) -> list[dict]:
-    """The columns people read first, as rows for `format_table`."""
-    return [{k: row[k] for k in SUMMARY_COLUMNS} for row in table.to_pylist()]
+def bonferroni_threshold(alpha: float, n_tests: int) -> float:
+    """alpha / n_tests: each test's level for a family-wise error ≤ alpha."""
+    return alpha / max(n_tests, 1)
+
+
+def summary_rows(table: pa.Table, threshold: float | None = None) -> list[dict]:
+    """The columns people read first, as rows for `format_table`; p-values at the empirical floor read "< p" and
+    their sigma "> s"; with `threshold`, a verdict column (pass / FAIL: calibrated p below the threshold)."""
+    rows = []
+    for row in table.to_pylist():
+        out = {k: row[k] for k in SUMMARY_COLUMNS}
+        out["p_value"] = format_p(row["p_value"], row["p_floor"])
+        out["sigma"] = format_sigma(row["sigma"], row["p_floor"])
+        out["median_p"] = format_p(row["median_p"], row["median_p"] <= p_floor(row["n_iter"]))
+        if threshold is not None:
+            out["verdict"] = "pass" if row["p_value"] >= threshold else "FAIL"
+        rows.append(out)
+    return rows
+
+
+def verdict_line(table: pa.Table, alpha: float, n_iter: int) -> str:
+    """The PASS/FAIL line of a test table: PASS when every calibrated p-value is ≥ alpha / number of tests."""
+    threshold = bonferroni_threshold(alpha, table.num_rows)
+    failed = sum(p < threshold for p in table["p_value"].to_pylist())
+    line = (f"{'PASS' if failed == 0 else 'FAIL'}: {failed} of {table.num_rows} calibrated tests below "
+            f"{threshold:.3g} = {alpha:g}/{table.num_rows} (family-wise α = {alpha:g}; median_p is a summary, "
+            "not a test)")
+    if p_floor(n_iter) >= threshold:
+        line += f"; n_iter = {n_iter} cannot reach the threshold (p ≥ {p_floor(n_iter):.3g}): use n_iter ≥ " \
+                f"{int(table.num_rows / alpha)}"
+    return line
 
 
 def validate_files(config: ValidationConfig) -> pa.Table:
@@ -104,7 +146,12 @@ def validate_files(config: ValidationConfig) -> pa.Table:
     table = validate_arrays(features, config.statistics, config.batch_sizes, n_iter=config.n_iter,
                             n_slices=config.n_slices, seed=config.seed, mode=config.mode, backend=backend,
                             out_dir=out / "tests")
-    text = format_table(summary_rows(table), title=f"two-sample tests ({config.mode} null, {config.n_iter} replicates)")
+    threshold = bonferroni_threshold(config.alpha, table.num_rows)
+    title = (f"two-sample tests: calibrated test = held-out experiment vs {config.n_iter} permutations of its rows "
+             f"(p_value, sigma); thesis summary with {config.mode} null, {config.n_iter} replicates (observed, "
+             "median_p, power)")
+    text = format_table(summary_rows(table, threshold), title=title) + "\n" + verdict_line(table, config.alpha,
+                                                                                           config.n_iter)
     print(text)
     (out / "summary.txt").write_text(text + "\n")
     pq.write_table(table, out / "results.parquet")
@@ -114,7 +161,8 @@ def validate_files(config: ValidationConfig) -> pa.Table:
     metrics = {}
     for row in table.to_pylist():
         key = f"{row['feature']}.{row['statistic']}.b{row['batch_size']}"
-        metrics |= {f"{key}.p_value": row["p_value"], f"{key}.sigma": row["sigma"], f"{key}.power_05": row["power_05"]}
+        metrics |= {f"{key}.p_value": row["p_value"], f"{key}.sigma": row["sigma"], f"{key}.power_05": row["power_05"],
+                    f"{key}.median_p": row["median_p"]}
     params = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("reference", "candidate")}
     params |= {"n_reference_files": len(config.reference), "n_candidate_files": len(config.candidate)}
     log_report(out, config.experiment, "validate", params=params, metrics=metrics, tracking_uri=config.tracking_uri,

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from caloray.validate.summary import TestResult
+from caloray.validate.summary import TestResult, format_p, format_sigma
 
 #: Null quantiles drawn as vertical lines on the histogram.
 NULL_QUANTILES: tuple[float, ...] = (0.68, 0.95, 0.99)
@@ -44,16 +44,18 @@ def _atomic_write(path: Path, write: Any) -> Path:
 
 
 def replicates_table(result: TestResult, metadata: dict[str, Any] | None = None) -> pa.Table:
-    """Columns replicate (int64), null, alt (float64); the summary and `metadata` as JSON schema metadata."""
+    """Columns replicate (int64), null, alt (float64) and, with a calibrated test, test_null (its permutation
+    values); the summary and `metadata` as JSON schema metadata."""
     if result.null.size != result.alt.size:
         raise ValueError("null and alternative arrays must have the same length to share a table")
-    table = pa.table(
-        {
-            "replicate": pa.array(np.arange(result.null.size, dtype=np.int64)),
-            "null": pa.array(result.null, type=pa.float64()),
-            "alt": pa.array(result.alt, type=pa.float64()),
-        }
-    )
+    columns = {
+        "replicate": pa.array(np.arange(result.null.size, dtype=np.int64)),
+        "null": pa.array(result.null, type=pa.float64()),
+        "alt": pa.array(result.alt, type=pa.float64()),
+    }
+    if result.test is not None and result.test.null.size == result.null.size:
+        columns["test_null"] = pa.array(result.test.null, type=pa.float64())
+    table = pa.table(columns)
     info = {"summary": result.summary(), "metadata": metadata or {}}
     return table.replace_schema_metadata({METADATA_KEY: json.dumps(info).encode()})
 
@@ -71,6 +73,14 @@ def read_replicates_parquet(path: str | Path) -> tuple[np.ndarray, np.ndarray, d
     return table["null"].to_numpy(), table["alt"].to_numpy(), json.loads(raw)
 
 
+def _p_title(result: TestResult) -> str:
+    if result.test is None:
+        return f"{result.statistic}: median_p = {result.median_p:.3g} (summary)"
+    test, relation = result.test, "" if result.test.at_floor else "= "
+    return f"{result.statistic}: p {relation}{format_p(test.p_value, test.at_floor)} (σ {relation}" \
+           f"{format_sigma(test.sigma, test.at_floor)})"
+
+
 def plot_null_vs_alternative(result: TestResult, path: str | Path, title: str = "", bins: int = 50) -> Path:
     """Histogram of null and alternative replicates with the null's 68/95/99% quantiles, as a PNG."""
     figure = Figure(figsize=(6.0, 4.0), dpi=100)
@@ -84,7 +94,9 @@ def plot_null_vs_alternative(result: TestResult, path: str | Path, title: str = 
         axes.axvline(np.quantile(result.null, q), color="black", linestyle=style, label=f"null {q:.0%}")
     axes.set_xlabel(result.statistic or "statistic")
     axes.set_ylabel("replicates")
-    axes.set_title(title or f"{result.statistic}: p = {result.p_value:.3g} ({result.sigma:.2f}σ)")
+    if result.test is not None:
+        axes.axvline(result.test.statistic_value, color="tab:red", label="held-out test")
+    axes.set_title(title or _p_title(result))
     axes.legend(fontsize="small")
     figure.tight_layout()
     return _atomic_write(Path(path), lambda tmp: figure.savefig(tmp, format="png"))

@@ -20,12 +20,15 @@ from caloray.stats.ranked import RankedPool
 from caloray.validate.design import ExperimentDesign
 from caloray.validate.replicates import (
     ArrayLike,
+    Replicates,
     auto_chunk_size,
     chunk_bounds,
+    held_out_statistic,
     pool_chunk,
     prepare_pools,
 )
-from caloray.validate.summary import TestResult, summarize
+from caloray.validate.sampling import KINDS, Kind, held_out_size
+from caloray.validate.summary import TestResult
 
 
 def _as_numpy(a: ArrayLike) -> np.ndarray:
@@ -53,8 +56,9 @@ def _replicate_batch(
     context: StatisticContext,
     chunk: int,
     prepared: list[ray.ObjectRef] | None = None,
+    kinds: tuple[Kind, ...] = ("null", "alt"),
 ) -> dict[str, np.ndarray]:
-    """map_batches function: null and alternative values of the replicate ids in `batch["id"]`.
+    """map_batches function: the values of each kind in `kinds` of the replicate ids in `batch["id"]`.
 
     Ids are evaluated in the same aligned chunks as the local path; a chunk only partly inside
     this batch (possible only if Ray splits blocks off chunk boundaries) is evaluated whole.
@@ -69,16 +73,14 @@ def _replicate_batch(
             pools = prepare_pools(torch.as_tensor(reference), torch.as_tensor(candidate), statistic, context,
                                   design.batch_size)
     ids = np.asarray(batch["id"], dtype=np.int64)
-    null = np.empty(ids.size, dtype=np.float64)
-    alt = np.empty(ids.size, dtype=np.float64)
+    out = {kind: np.empty(ids.size, dtype=np.float64) for kind in kinds}
     chunk_of = ids // chunk
     for chunk_index in np.unique(chunk_of).tolist():
         span = chunk_bounds(chunk_index, chunk, design.n_iter)
-        chunk_null, chunk_alt = pool_chunk(pools, design, context, chunk_index, chunk)
         here = chunk_of == chunk_index
-        null[here] = chunk_null[ids[here] - span.start]
-        alt[here] = chunk_alt[ids[here] - span.start]
-    return {"replicate": ids, "null": null, "alt": alt}
+        for kind, values in zip(kinds, pool_chunk(pools, design, context, chunk_index, chunk, kinds), strict=True):
+            out[kind][here] = values[ids[here] - span.start]
+    return {"replicate": ids, **out}
 
 
 def aligned_block_count(n_iter: int, chunk: int, target: int) -> int:
@@ -91,7 +93,7 @@ def aligned_block_count(n_iter: int, chunk: int, target: int) -> int:
     return 1
 
 
-def null_and_alternative_ray(
+def replicate_values_ray(
     reference: ArrayLike | ray.ObjectRef,
     candidate: ArrayLike | ray.ObjectRef,
     statistic: str,
@@ -100,14 +102,16 @@ def null_and_alternative_ray(
     concurrency: int | None = None,
     num_cpus_per_task: float = 1.0,
     blocks: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Same result as `replicates.null_and_alternative` (bit for bit), computed by Ray Data tasks.
+    with_test: bool = True,
+) -> Replicates:
+    """Same result as `replicates.replicate_values` (bit for bit), computed by Ray Data tasks.
 
     reference/candidate: (rows, d) arrays, or ObjectRefs from `put_features` (not copied again).
 
     `concurrency` caps the number of tasks running at once (None: as many as Ray schedules);
     `blocks` is the target number of blocks of ray.data.range(n_iter) (default: one per chunk, at
-    most 4 × the cluster's CPUs). Requires an initialized Ray (or starts a default local one).
+    most 4 × the cluster's CPUs). The calibrated test's held-out experiment (one evaluation) is computed
+    here, its permutations in the tasks. Requires an initialized Ray (or starts a default local one).
     """
     data_refs = [put_features(reference), put_features(candidate)]
     d_ref, d_cand = (ray.get(ref).shape[1] for ref in data_refs)  # zero-copy reads, for the shapes
@@ -120,6 +124,7 @@ def null_and_alternative_ray(
         warnings.simplefilter("ignore", UserWarning)
         pools = prepare_pools(*(torch.as_tensor(ray.get(r)) for r in data_refs), statistic, context,
                               design.batch_size)
+        test_statistic = held_out_statistic(pools, design, context) if with_test else None
     chunk = auto_chunk_size(design, d_ref, pools)
     transformed = pools.projected or isinstance(pools.ranked, RankedPool)
     pools_ref = ray.put(pools) if transformed else None
@@ -127,6 +132,7 @@ def null_and_alternative_ray(
         cpus = int(ray.cluster_resources().get("CPU", 1))
         blocks = min(math.ceil(design.n_iter / chunk), 4 * max(cpus, 1))
     n_blocks = aligned_block_count(design.n_iter, chunk, blocks)
+    kinds: tuple[Kind, ...] = KINDS if with_test else ("null", "alt")
     options: dict[str, Any] = {"num_cpus": num_cpus_per_task}
     if concurrency is not None:
         options["compute"] = ray.data.TaskPoolStrategy(size=concurrency)
@@ -141,19 +147,38 @@ def null_and_alternative_ray(
             "context": context,
             "chunk": chunk,
             "prepared": [pools_ref] if pools_ref is not None else [],
+            "kinds": kinds,
         },
         **options,
     )
-    null = np.empty(design.n_iter, dtype=np.float64)
-    alt = np.empty(design.n_iter, dtype=np.float64)
+    out = {kind: np.empty(design.n_iter, dtype=np.float64) for kind in kinds}
     seen = np.zeros(design.n_iter, dtype=bool)
     for batch in dataset.iter_batches(batch_format="numpy", batch_size=None):
-        null[batch["replicate"]] = batch["null"]
-        alt[batch["replicate"]] = batch["alt"]
+        for kind in kinds:
+            out[kind][batch["replicate"]] = batch[kind]
         seen[batch["replicate"]] = True
     if not seen.all():
         raise RuntimeError(f"{np.count_nonzero(~seen)} replicates did not come back from the Ray pipeline")
-    return null, alt
+    if not with_test:
+        return Replicates(out["null"], out["alt"])
+    batch_rows = held_out_size(design, pools.reference.shape[0], pools.candidate.shape[0])
+    return Replicates(out["null"], out["alt"], out["test"], test_statistic, batch_rows)
+
+
+def null_and_alternative_ray(
+    reference: ArrayLike | ray.ObjectRef,
+    candidate: ArrayLike | ray.ObjectRef,
+    statistic: str,
+    design: ExperimentDesign,
+    context: StatisticContext | None = None,
+    concurrency: int | None = None,
+    num_cpus_per_task: float = 1.0,
+    blocks: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Same result as `replicates.null_and_alternative` (bit for bit), computed by Ray Data tasks."""
+    replicates = replicate_values_ray(reference, candidate, statistic, design, context, concurrency,
+                                      num_cpus_per_task, blocks, with_test=False)
+    return replicates.null, replicates.alt
 
 
 def run_test_ray(
@@ -165,8 +190,7 @@ def run_test_ray(
     log_q: LogDensity | None = None,
     concurrency: int | None = None,
 ) -> TestResult:
-    """`replicates.run_test` on Ray: same replicates, same summary."""
+    """`replicates.run_test` on Ray: same replicates, same summary and calibrated test."""
     d = _as_numpy(reference).shape[1]
     context = design.context(d, log_p=log_p, log_q=log_q)
-    null, alt = null_and_alternative_ray(reference, candidate, statistic, design, context, concurrency)
-    return summarize(null, alt, statistic)
+    return replicate_values_ray(reference, candidate, statistic, design, context, concurrency).result(statistic)

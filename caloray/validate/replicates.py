@@ -1,4 +1,4 @@
-"""Null and alternative replicate statistics, computed locally in batched chunks of replicates."""
+"""Null, alternative and calibrated-test replicate statistics, computed locally in batched chunks of replicates."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from caloray.stats.projections import project
 from caloray.stats.ranked import LazyRankedPool, SortedPool, ks_sup_ranked, ranked_pool, wasserstein1_ranked
 from caloray.stats.sliced import mean_wasserstein
 from caloray.validate.design import ExperimentDesign
-from caloray.validate.sampling import Kind, chunk_rows
-from caloray.validate.summary import TestResult, summarize
+from caloray.validate.sampling import KINDS, Kind, chunk_rows, held_out_rows, held_out_size
+from caloray.validate.summary import CalibratedTest, TestResult, calibrated_test, summarize
 
 ArrayLike = np.ndarray | Tensor
 
@@ -168,25 +168,35 @@ def chunk_bounds(chunk_index: int, chunk: int, n_iter: int) -> range:
 
 
 def pool_chunk(
-    pools: ReplicatePools, design: ExperimentDesign, context: StatisticContext, chunk_index: int, chunk: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Null and alternative values of the replicates of one aligned chunk (see `chunk_bounds`).
+    pools: ReplicatePools, design: ExperimentDesign, context: StatisticContext, chunk_index: int, chunk: int,
+    kinds: Sequence[Kind] = ("null", "alt"),
+) -> tuple[np.ndarray, ...]:
+    """Values of the replicates of one aligned chunk (see `chunk_bounds`), one array per kind in `kinds`.
 
     Batched reductions round differently for different batch shapes, so every path (local, Ray)
     evaluates replicates in the same aligned chunks: replicate i then has bit-identical values
-    wherever it is computed.
+    wherever it is computed. Null and alternative values do not depend on whether "test" is requested.
     """
     indices = chunk_bounds(chunk_index, chunk, design.n_iter)
-    if pools.ranked is not None:  # one pass over the sorted columns for both kinds (one sort if lazily sorted)
+    values: dict[str, np.ndarray] = {}
+    if pools.ranked is not None and "null" in kinds and "alt" in kinds:
+        # one pass over the sorted columns for both kinds (one sort if lazily sorted)
         n_ref, n_cand = pools.reference.shape[0], pools.candidate.shape[0]
         null_rows = chunk_rows("null", indices, design, n_ref, n_cand)
         alt_rows = chunk_rows("alt", indices, design, n_ref, n_cand)
         x_rows, y_rows = (np.concatenate([a, b]) for a, b in zip(null_rows, alt_rows, strict=True))
-        values = pools.evaluate(x_rows, y_rows, context).cpu().numpy().astype(np.float64)
-        return values[: len(indices)], values[len(indices) :]
-    null = pool_statistics(pools, design, context, "null", indices)
-    alt = pool_statistics(pools, design, context, "alt", indices)
-    return null, alt
+        both = pools.evaluate(x_rows, y_rows, context).cpu().numpy().astype(np.float64)
+        values["null"], values["alt"] = both[: len(indices)], both[len(indices) :]
+    for kind in kinds:
+        if kind not in values:
+            values[kind] = pool_statistics(pools, design, context, kind, indices)
+    return tuple(values[kind] for kind in kinds)
+
+
+def held_out_statistic(pools: ReplicatePools, design: ExperimentDesign, context: StatisticContext) -> float:
+    """The statistic of the calibrated test's held-out experiment (`sampling.held_out_rows`)."""
+    x_rows, y_rows = held_out_rows(design, pools.reference.shape[0], pools.candidate.shape[0])
+    return float(pools.evaluate(x_rows[None], y_rows[None], context).cpu().numpy().astype(np.float64)[0])
 
 
 def chunk_null_and_alternative(
@@ -200,18 +210,41 @@ def chunk_null_and_alternative(
 ) -> tuple[np.ndarray, np.ndarray]:
     """`pool_chunk` on raw features (prepares the pools for this one chunk)."""
     pools = prepare_pools(reference, candidate, statistic, context, design.batch_size)
-    return pool_chunk(pools, design, context, chunk_index, chunk)
+    null, alt = pool_chunk(pools, design, context, chunk_index, chunk)
+    return null, alt
 
 
-def null_and_alternative(
+@dataclass(frozen=True, eq=False)
+class Replicates:
+    """All replicate values of one test: null and alternative (n_iter,) and, when computed, the calibrated test's
+    held-out experiment value `test_statistic` (on `test_batch` rows per sample) and its permutation null
+    `test_null` (n_iter,)."""
+
+    null: np.ndarray
+    alt: np.ndarray
+    test_null: np.ndarray | None = None
+    test_statistic: float | None = None
+    test_batch: int = 0
+
+    def result(self, statistic: str) -> TestResult:
+        """The `TestResult`: the thesis summary, and the calibrated test when it was computed."""
+        test = None
+        if self.test_null is not None and self.test_statistic is not None:
+            test = calibrated_test(self.test_null, self.test_statistic, self.test_batch)
+        return summarize(self.null, self.alt, statistic, test)
+
+
+def replicate_values(
     reference: ArrayLike,
     candidate: ArrayLike,
     statistic: str,
     design: ExperimentDesign,
     context: StatisticContext | None = None,
     device: torch.device | str | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """All `n_iter` null and alternative replicate values of `statistic`, each (n_iter,) float64.
+    with_test: bool = True,
+) -> Replicates:
+    """All `n_iter` null and alternative replicate values of `statistic`, and with `with_test` the calibrated test
+    (its held-out experiment and `n_iter` permutations of it).
 
     reference (N, d) and candidate (M, d) are the two feature samples; `device` defaults to the
     reference's. Replicates are computed in aligned chunks of `auto_chunk_size` at once.
@@ -225,13 +258,51 @@ def null_and_alternative(
     context = context if context is not None else design.context(ref.shape[1])
     pools = prepare_pools(ref, cand, statistic, context, design.batch_size)
     chunk = auto_chunk_size(design, ref.shape[1], pools)
-    null = np.empty(design.n_iter, dtype=np.float64)
-    alt = np.empty(design.n_iter, dtype=np.float64)
+    kinds: tuple[Kind, ...] = KINDS if with_test else ("null", "alt")
+    out = {kind: np.empty(design.n_iter, dtype=np.float64) for kind in kinds}
     for chunk_index in range(math.ceil(design.n_iter / chunk)):
         span = chunk_bounds(chunk_index, chunk, design.n_iter)
-        values = pool_chunk(pools, design, context, chunk_index, chunk)
-        null[span.start : span.stop], alt[span.start : span.stop] = values
-    return null, alt
+        for kind, values in zip(kinds, pool_chunk(pools, design, context, chunk_index, chunk, kinds), strict=True):
+            out[kind][span.start : span.stop] = values
+    if not with_test:
+        return Replicates(out["null"], out["alt"])
+    batch = held_out_size(design, ref.shape[0], cand.shape[0])
+    return Replicates(out["null"], out["alt"], out["test"], held_out_statistic(pools, design, context), batch)
+
+
+def held_out_test(
+    reference: ArrayLike,
+    candidate: ArrayLike,
+    statistic: str,
+    design: ExperimentDesign,
+    context: StatisticContext | None = None,
+) -> CalibratedTest:
+    """Only the calibrated test (no thesis replicates): the held-out experiment against its `n_iter` permutations,
+    computed in the same aligned chunks as `replicate_values`, hence the same values."""
+    ref, cand = as_feature_tensor(reference), as_feature_tensor(candidate)
+    if ref.shape[1] != cand.shape[1]:
+        raise ValueError(f"reference has d={ref.shape[1]} but candidate has d={cand.shape[1]}")
+    context = context if context is not None else design.context(ref.shape[1])
+    pools = prepare_pools(ref, cand, statistic, context, design.batch_size)
+    chunk = auto_chunk_size(design, ref.shape[1], pools)
+    null = np.concatenate([pool_chunk(pools, design, context, c, chunk, ("test",))[0]
+                           for c in range(math.ceil(design.n_iter / chunk))])
+    return calibrated_test(null, held_out_statistic(pools, design, context),
+                           held_out_size(design, ref.shape[0], cand.shape[0]))
+
+
+def null_and_alternative(
+    reference: ArrayLike,
+    candidate: ArrayLike,
+    statistic: str,
+    design: ExperimentDesign,
+    context: StatisticContext | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """All `n_iter` null and alternative replicate values of `statistic`, each (n_iter,) float64 (no calibrated
+    test; see `replicate_values`)."""
+    replicates = replicate_values(reference, candidate, statistic, design, context, device, with_test=False)
+    return replicates.null, replicates.alt
 
 
 def run_test(
@@ -243,8 +314,8 @@ def run_test(
     log_q: LogDensity | None = None,
     device: torch.device | str | None = None,
 ) -> TestResult:
-    """Run one two-sample test locally and summarize it (observed, p-value, sigma, power)."""
+    """Run one two-sample test locally: the calibrated test (p_value, sigma) and the thesis summary (observed,
+    median_p, power)."""
     d = as_feature_tensor(reference).shape[1]
     context = design.context(d, log_p=log_p, log_q=log_q)
-    null, alt = null_and_alternative(reference, candidate, statistic, design, context, device)
-    return summarize(null, alt, statistic)
+    return replicate_values(reference, candidate, statistic, design, context, device).result(statistic)

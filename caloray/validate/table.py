@@ -13,8 +13,7 @@ import pyarrow as pa
 from caloray.stats.llr import LogDensity
 from caloray.validate.design import ExperimentDesign
 from caloray.validate.io import plot_null_vs_alternative, write_replicates_parquet
-from caloray.validate.replicates import ArrayLike, as_feature_tensor, null_and_alternative
-from caloray.validate.summary import summarize
+from caloray.validate.replicates import ArrayLike, as_feature_tensor, replicate_values
 
 Backend = Literal["local", "ray"]
 
@@ -31,19 +30,20 @@ def run_test_grid(
     out_dir: str | Path | None = None,
     densities: Mapping[str, tuple[LogDensity, LogDensity]] | None = None,
 ) -> pa.Table:
-    """One row per (feature, statistic): the test summary next to the design that produced it.
+    """One row per (feature, statistic): the calibrated test and the thesis summary next to the design.
 
     features: name → (reference (N, d), candidate (M, d)) arrays from a feature map.
     densities: name → (log_p, log_q), needed only for "llr" (features without densities skip "llr").
     out_dir: if given, each test's replicates (<feature>__<statistic>.parquet) and histogram (.png).
-    Columns: feature, statistic, d, n_reference, n_candidate, batch_size, n_iter, n_slices, mode, seed,
-    observed, p_value, sigma, power_05, power_01, null_mean, null_std, alt_mean, alt_std,
-    replicates_path, plot_path.
+    Columns: feature, statistic, d, n_reference, n_candidate, batch_size, n_iter, n_slices, mode, seed, chunk_size,
+    the thesis summary observed (median alternative), median_p, median_sigma, power_05, power_01, the calibrated
+    test (the one that gates) test_statistic, test_batch, p_value, sigma, p_floor (p at 1/(1 + n_iter): read
+    "p < …", "sigma > …"), and null_mean, null_std, alt_mean, alt_std, replicates_path, plot_path.
     """
     if backend == "ray":
-        from caloray.validate.pipeline_ray import null_and_alternative_ray as compute
+        from caloray.validate.pipeline_ray import replicate_values_ray as compute
     elif backend == "local":
-        compute = null_and_alternative
+        compute = replicate_values
     else:
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     densities = densities or {}
@@ -60,8 +60,9 @@ def run_test_grid(
         for statistic in statistics:
             if statistic == "llr" and log_p is None:
                 continue
-            null, alt = compute(reference, candidate, statistic, design, context)
-            result = summarize(null, alt, statistic)
+            replicates = compute(reference, candidate, statistic, design, context)
+            result = replicates.result(statistic)
+            null, alt = replicates.null, replicates.alt
             replicates_path = plot_path = ""
             if out_dir is not None:
                 stem = Path(out_dir) / _file_stem(feature, statistic)

@@ -28,7 +28,7 @@ def test_parquet_round_trip_and_no_temporary_left(tmp_path: Path) -> None:
     null, alt, info = read_replicates_parquet(path)
     np.testing.assert_array_equal(null, result.null)
     np.testing.assert_array_equal(alt, result.alt)
-    assert info["summary"]["p_value"] == result.p_value == 0.25  # (1 + 0) / (1 + 3)
+    assert info["summary"]["median_p"] == result.median_p == 0.25  # (1 + 0) / (1 + 3)
     assert info["metadata"] == {"feature": "layers"}
     assert sorted(p.name for p in path.parent.iterdir()) == ["swd.parquet"]
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from caloray.validate import ExperimentDesign, null_and_alternative, run_test
-from caloray.validate.pipeline_ray import aligned_block_count, null_and_alternative_ray, run_test_ray
+from caloray.validate import ExperimentDesign, null_and_alternative, replicate_values, run_test
+from caloray.validate.pipeline_ray import (
+    aligned_block_count,
+    null_and_alternative_ray,
+    replicate_values_ray,
+    run_test_ray,
+)
 from caloray.validate.table import run_test_grid
 
 RNG = np.random.default_rng(3)
@@ -22,10 +27,11 @@ def test_ray_replicates_equal_local_replicates(ray_local) -> None:
              ("sks", "bootstrap", None, 1000), ("swd", "bootstrap", 3, 1000)]
     for statistic, mode, blocks, batch_size in cases:
         design = ExperimentDesign(batch_size=batch_size, n_iter=37, n_slices=8, seed=4, mode=mode, chunk_size=5)
-        local_null, local_alt = null_and_alternative(REFERENCE, CANDIDATE, statistic, design)
-        ray_null, ray_alt = null_and_alternative_ray(REFERENCE, CANDIDATE, statistic, design, blocks=blocks)
-        np.testing.assert_array_equal(ray_null, local_null)
-        np.testing.assert_array_equal(ray_alt, local_alt)
+        local = replicate_values(REFERENCE, CANDIDATE, statistic, design)
+        remote = replicate_values_ray(REFERENCE, CANDIDATE, statistic, design, blocks=blocks)
+        for kind in ("null", "alt", "test_null"):  # the calibrated test's permutations too
+            np.testing.assert_array_equal(getattr(remote, kind), getattr(local, kind))
+        assert remote.test_statistic == local.test_statistic and remote.test_batch == local.test_batch
 
 
 @pytest.mark.integration
@@ -49,7 +55,8 @@ def test_ray_test_result_and_grid_match_local(ray_local) -> None:
     design = ExperimentDesign(batch_size=40, n_iter=20, n_slices=8, seed=1, chunk_size=5)
     local = run_test(REFERENCE, CANDIDATE, "sks", design)
     remote = run_test_ray(REFERENCE, CANDIDATE, "sks", design, concurrency=2)
-    assert remote.summary() == local.summary()
+    assert remote.summary() == local.summary() and "p_value" in local.summary()
+    np.testing.assert_array_equal(remote.test.null, local.test.null)
     features = {"all": (REFERENCE, CANDIDATE), "first": (REFERENCE[:, :1], CANDIDATE[:, :1])}
     grid_local = run_test_grid(features, ["mean-ks"], design)
     grid_ray = run_test_grid(features, ["mean-ks"], design, backend="ray")

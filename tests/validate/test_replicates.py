@@ -7,8 +7,16 @@ import pytest
 import torch
 
 from caloray.stats import numpy_api as api
-from caloray.validate import ExperimentDesign, null_and_alternative, replicate_rows, replicate_statistics
-from caloray.validate.replicates import auto_chunk_size, chunk_null_and_alternative, prepare_pools
+from caloray.validate import (
+    ExperimentDesign,
+    held_out_rows,
+    null_and_alternative,
+    replicate_rows,
+    replicate_statistics,
+    replicate_values,
+    run_test,
+)
+from caloray.validate.replicates import auto_chunk_size, chunk_null_and_alternative, held_out_test, prepare_pools
 
 RNG = np.random.default_rng(0)
 REFERENCE = RNG.normal(size=(3000, 5))
@@ -45,6 +53,30 @@ def test_replicate_values_are_the_statistic_of_the_drawn_rows() -> None:
         x_rows, y_rows = replicate_rows("alt", i, design, len(REFERENCE), len(CANDIDATE))
         expected = api.sliced_wasserstein(pooled[x_rows], pooled[y_rows], directions)[0]
         assert alt[i] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("statistic", ["mean-ks", "swd", "mmd"])
+def test_calibrated_test_is_the_statistic_of_the_held_out_and_permuted_rows(statistic: str) -> None:
+    design = ExperimentDesign(batch_size=60, n_iter=9, n_slices=8, seed=6)
+    replicates = replicate_values(REFERENCE, CANDIDATE, statistic, design)
+    pooled = np.concatenate([REFERENCE, CANDIDATE])
+    fn = {"mean-ks": lambda x, y: api.mean_ks(x, y), "mmd": lambda x, y: api.mmd_polynomial(x, y),
+          "swd": lambda x, y: api.sliced_wasserstein(x, y, api.random_directions(5, 8, seed=6))}[statistic]
+    x_rows, y_rows = held_out_rows(design, len(REFERENCE), len(CANDIDATE))
+    assert replicates.test_batch == 60
+    assert replicates.test_statistic == pytest.approx(fn(pooled[x_rows], pooled[y_rows])[0], rel=1e-12)
+    for i in (0, 8):
+        x_rows, y_rows = replicate_rows("test", i, design, len(REFERENCE), len(CANDIDATE))
+        assert replicates.test_null[i] == pytest.approx(fn(pooled[x_rows], pooled[y_rows])[0], rel=1e-12)
+    # the thesis replicates do not depend on whether the calibrated test is computed
+    null, alt = null_and_alternative(REFERENCE, CANDIDATE, statistic, design)
+    np.testing.assert_array_equal(null, replicates.null)
+    np.testing.assert_array_equal(alt, replicates.alt)
+    # the calibrated test alone gives the same values, and run_test reports it as the p-value
+    alone = held_out_test(REFERENCE, CANDIDATE, statistic, design)
+    np.testing.assert_array_equal(alone.null, replicates.test_null)
+    result = run_test(REFERENCE, CANDIDATE, statistic, design)
+    assert result.p_value == alone.p_value == replicates.result(statistic).p_value
 
 
 def test_single_replicate_matches_the_full_run() -> None:
