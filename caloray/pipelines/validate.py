@@ -110,8 +110,11 @@ def summary_rows(table: pa.Table, threshold: float | None = None) -> list[dict]:
     """The columns people read first, as rows for `format_table`; p-values at the empirical floor read "< p" and
     their sigma "> s"; with `threshold`, a verdict column (pass / FAIL: calibrated p below the threshold)."""
     rows = []
+    with_fgd_inf = "fgd_inf" in table.column_names and any(v is not None for v in table["fgd_inf"].to_pylist())
     for row in table.to_pylist():
         out = {k: row[k] for k in SUMMARY_COLUMNS}
+        if with_fgd_inf:  # the whole-sample FGD∞ and its fit uncertainty, on the rows of "fgd-inf"
+            out["fgd_inf"] = "" if row["fgd_inf"] is None else f"{row['fgd_inf']:.4g} ± {row['fgd_inf_error']:.2g}"
         out["p_value"] = format_p(row["p_value"], row["p_floor"])
         out["sigma"] = format_sigma(row["sigma"], row["p_floor"])
         out["median_p"] = format_p(row["median_p"], row["median_p"] <= p_floor(row["n_iter"]))

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 import torch
 
+from caloray.stats import numpy_api as api
 from caloray.validate import (
     ExperimentDesign,
     plot_null_vs_alternative,
@@ -76,6 +77,16 @@ def test_grid_table_has_one_row_per_combination(tmp_path: Path) -> None:
     assert rows[0]["p_value"] == 1 / 41 and rows[2]["power_05"] == 1.0  # 0.5σ shift in 5 dims: obvious
     assert Path(rows[3]["replicates_path"]).name == "total_energy__mean-ks.parquet"
     assert Path(rows[3]["plot_path"]).is_file()
+
+
+def test_grid_reports_whole_sample_fgd_inf_with_its_uncertainty() -> None:
+    rng = np.random.default_rng(3)
+    reference, candidate = rng.normal(size=(600, 3)), rng.normal(0.2, 1.0, size=(500, 3))
+    design = ExperimentDesign(batch_size=100, n_iter=20, n_slices=8, seed=7)
+    rows = run_test_grid({"f": (reference, candidate)}, ["mean-ks", "fgd-inf"], design).to_pylist()
+    value, error = api.fgd_inf_with_uncertainty(reference, candidate, seed=7)
+    assert rows[1]["fgd_inf"] == pytest.approx(value[0], rel=1e-12) and rows[1]["fgd_inf_error"] == error[0] > 0
+    assert rows[0]["fgd_inf"] is None  # only on the FGD∞ rows
 
 
 def test_unknown_backend_is_rejected() -> None:
