@@ -17,7 +17,7 @@ class ExperimentDesign:
     """How null and alternative replicates are built (spec/science.md §2, "Null construction").
 
     batch_size: rows per sample in one experiment (replicate).
-    n_iter: number of null replicates and of alternative replicates.
+    n_iter: number of null replicates, of alternative replicates, and of permutations in the calibrated test.
     n_slices: random directions K for the sliced statistics, drawn once from `seed`.
     seed: everything random (rows of replicate i, directions, FGD∞ subsamples) derives from it.
     mode: "bootstrap" — null replicates compare two draws from the reference (disjoint draws without
@@ -26,6 +26,8 @@ class ExperimentDesign:
         alternative replicate i and splits a random permutation of them into two halves.
         Alternative replicates compare a reference draw with a candidate draw (each without
         replacement when its sample has ≥ batch_size rows, otherwise with replacement).
+        The mode shapes the thesis summary (median_p, power); the calibrated test that gates is the same in both
+        modes: a held-out experiment against the permutation null of exactly its rows (`sampling.held_out_rows`).
     chunk_size: replicates computed per batched call (None: chosen from a memory budget).
     """
 
