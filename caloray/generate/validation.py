@@ -32,6 +32,7 @@ from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
 from caloray.pipelines.validate import validate_arrays
 from caloray.tables import format_table
 from caloray.validate import format_p, format_sigma
+from caloray.validate.summary import p_floor
 
 TRAIN_CONFIG_FILE = "train-config.yaml"
 READ_BLOCK_ROWS = 4096
@@ -253,7 +254,8 @@ def run_validation(settings: ValidationSettings, spec: WorkerSpec, geometry: Geo
              f"{rows[0]['test_batch'] if rows else batch} held-out rows per sample against {settings.n_iter} "
              "permutations of them; median_p is the thesis summary, not a test)")
     printed = [{**row, "p_value": format_p(row["p_value"], row["p_floor"]),
-                "sigma": format_sigma(row["sigma"], row["p_floor"])} for row in rows]
+                "sigma": format_sigma(row["sigma"], row["p_floor"]),
+                "median_p": format_p(row["median_p"], row["median_p"] <= p_floor(settings.n_iter))} for row in rows]
     text = format_table([{k: v for k, v in row.items() if k != "p_floor"} for row in printed], title=title)
     (folder / "summary.txt").write_text(text + "\n")
     pq.write_table(table, folder / "results.parquet")

@@ -1,9 +1,11 @@
 """`caloray validate` on simulated files: same-distribution samples pass, a shifted sample is rejected."""
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from caloray.cli import main
+from caloray.pipelines.validate import summary_rows, verdict_line
 from caloray.sim import SimConfig, simulate_to_files
 
 
@@ -38,3 +40,23 @@ def test_same_distribution_is_accepted_and_other_particle_rejected(samples):
     assert max(r["p_value"] for r in shape) < 0.05
     assert (root / "other" / "summary.txt").is_file() and list((root / "other" / "tests").rglob("*.png"))
     assert (root / "other" / "mlflow.db").is_file()
+
+
+def test_printed_rows_mark_the_floor_and_the_verdict_is_bonferroni():
+    floor = 1 / 201
+    table = pa.Table.from_pylist([
+        {"feature": "f", "statistic": "mean-ks", "d": 3, "batch_size": 100, "n_iter": 200, "observed": 2.0,
+         "median_p": floor, "power_05": 1.0, "power_01": 1.0, "p_value": floor, "sigma": 2.576, "p_floor": True,
+         "fgd_inf": None, "fgd_inf_error": None},
+        {"feature": "f", "statistic": "fgd-inf", "d": 3, "batch_size": 100, "n_iter": 200, "observed": 0.01,
+         "median_p": 0.6, "power_05": 0.05, "power_01": 0.01, "p_value": 0.3, "sigma": 0.524, "p_floor": False,
+         "fgd_inf": 0.0123, "fgd_inf_error": 0.004},
+    ])
+    rows = summary_rows(table, threshold=0.05 / 2)
+    assert (rows[0]["p_value"], rows[0]["sigma"], rows[0]["median_p"]) == ("< 0.00498", "> 2.58", "< 0.00498")
+    assert (rows[1]["p_value"], rows[1]["sigma"], rows[1]["median_p"]) == ("0.3", "0.52", "0.6")
+    assert [r["verdict"] for r in rows] == ["FAIL", "pass"]
+    assert rows[1]["fgd_inf"] == "0.0123 ± 0.004" and rows[0]["fgd_inf"] == ""
+    assert verdict_line(table, 0.05, 200).startswith("FAIL: 1 of 2 calibrated tests below 0.025 = 0.05/2")
+    assert verdict_line(table.slice(1), 0.05, 200).startswith("PASS: 0 of 1")
+    assert "cannot reach the threshold" in verdict_line(table, 0.05, 20)  # 1/21 > 0.025: could never fail
