@@ -2,7 +2,9 @@
 
 `validate_arrays` is the notebook entry (feature matrices in, tidy table out); `validate_files` reads
 reference and candidate shower files, applies the named feature maps in `map_batches`, and runs every
-(feature map × statistic) test with null replicates spread over the cluster.
+(feature map × statistic) test with null replicates spread over the cluster. The statistic "classifier" is the
+CaloChallenge classifier metric (`caloray.validate.classifier`): one row per feature map (it uses all rows, not
+batches), one Ray task each, gated by `max_auc` when that is set.
 """
 
 from __future__ import annotations
@@ -22,16 +24,22 @@ from caloray.features.maps import feature_map
 from caloray.geometry import Geometry, get_geometry
 from caloray.io import preserved_order, read_showers
 from caloray.provenance import write_provenance
+from caloray.stats.classifier import ClassifierConfig
 from caloray.tables import format_table
 from caloray.tracking.report import log_report
 from caloray.validate import ExperimentDesign, run_test_grid
+from caloray.validate.classifier import CLASSIFIER, run_classifier_grid
 
 SUMMARY_COLUMNS = ("feature", "statistic", "d", "batch_size", "observed", "p_value", "sigma", "power_05", "power_01")
 
 
 @dataclass
 class ValidationConfig:
-    """A validation run: which files, feature maps and statistics, and the experiment design."""
+    """A validation run: which files, feature maps and statistics, and the experiment design.
+
+    classifier: settings of the "classifier" statistic (its seed is replaced by `seed`).
+    max_auc: the classifier gate; a feature map whose test AUC exceeds it FAILs (None: reported, not gated).
+    """
 
     reference: list[str]
     candidate: list[str]
@@ -48,6 +56,8 @@ class ValidationConfig:
     backend: str = "ray"
     experiment: str = "caloray-validation"
     tracking_uri: str | None = None
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    max_auc: float | None = None
 
 
 class _FeatureBatch:
@@ -77,19 +87,53 @@ def file_features(paths: list[str], geometry: Geometry, names: list[str], max_ro
 
 def validate_arrays(features: Mapping[str, tuple[np.ndarray, np.ndarray]], statistics: list[str],
                     batch_sizes: list[int], *, n_iter: int = 500, n_slices: int = 100, seed: int = 0,
-                    mode: str = "bootstrap", backend: str = "local", out_dir: str | Path | None = None) -> pa.Table:
-    """Every (feature × statistic × batch size) test on in-memory feature matrices; one tidy table."""
+                    mode: str = "bootstrap", backend: str = "local", out_dir: str | Path | None = None,
+                    classifier: ClassifierConfig | None = None, max_auc: float | None = None) -> pa.Table:
+    """Every (feature × statistic × batch size) test on in-memory feature matrices; one tidy table.
+
+    "classifier" in `statistics` adds one row per feature map (`classifier` settings, default ClassifierConfig
+    with `seed`; calibration plots under out_dir/classifier); its columns are null in the other rows and
+    vice versa.
+    """
     tables = []
-    for batch_size in batch_sizes:
-        design = ExperimentDesign(batch_size=batch_size, n_iter=n_iter, n_slices=n_slices, seed=seed, mode=mode)
-        sub = None if out_dir is None else Path(out_dir) / f"batch-{batch_size}"
-        tables.append(run_test_grid(features, statistics, design, backend=backend, out_dir=sub))
-    return pa.concat_tables(tables)
+    two_sample = [s for s in statistics if s != CLASSIFIER]
+    if two_sample:
+        for batch_size in batch_sizes:
+            design = ExperimentDesign(batch_size=batch_size, n_iter=n_iter, n_slices=n_slices, seed=seed, mode=mode)
+            sub = None if out_dir is None else Path(out_dir) / f"batch-{batch_size}"
+            tables.append(run_test_grid(features, two_sample, design, backend=backend, out_dir=sub))
+    if CLASSIFIER in statistics:
+        settings = classifier if classifier is not None else ClassifierConfig(seed=seed)
+        sub = None if out_dir is None else Path(out_dir) / CLASSIFIER
+        tables.append(run_classifier_grid(features, settings, backend=backend, out_dir=sub, max_auc=max_auc))
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _verdict(passed: bool | None) -> str:
+    return {True: "PASS", False: "FAIL", None: "-"}[passed]
 
 
 def summary_rows(table: pa.Table) -> list[dict]:
-    """The columns people read first, as rows for `format_table`."""
-    return [{k: row[k] for k in SUMMARY_COLUMNS} for row in table.to_pylist()]
+    """The columns people read first, as rows for `format_table`; with classifier rows also AUC ± err, JSD ± err
+    (bits) and the gate ("-" where a column does not apply)."""
+    rows = table.to_pylist()
+    with_classifier = any(row["statistic"] == CLASSIFIER for row in rows)
+    out = []
+    for row in rows:
+        entry = {k: "-" if row.get(k) is None else row[k] for k in SUMMARY_COLUMNS}
+        if with_classifier:
+            is_classifier = row["statistic"] == CLASSIFIER
+            entry["auc ± err"] = f"{row['auc']:.4f} ± {row['auc_err']:.4f}" if is_classifier else "-"
+            entry["jsd[bits] ± err"] = f"{row['jsd']:.4f} ± {row['jsd_err']:.4f}" if is_classifier else "-"
+            entry["gate"] = _verdict(row.get("passed")) if is_classifier else "-"
+        out.append(entry)
+    return out
+
+
+def failed_gates(table: pa.Table) -> list[str]:
+    """One line per classifier row that failed its max_auc gate ([] when none failed or none is configured)."""
+    return [f"{row['feature']}: classifier AUC {row['auc']:.4f} ± {row['auc_err']:.4f} > max_auc {row['max_auc']:g}"
+            for row in table.to_pylist() if row["statistic"] == CLASSIFIER and row.get("passed") is False]
 
 
 def validate_files(config: ValidationConfig) -> pa.Table:
@@ -103,8 +147,15 @@ def validate_files(config: ValidationConfig) -> pa.Table:
     backend = config.backend if ray.is_initialized() else "local"
     table = validate_arrays(features, config.statistics, config.batch_sizes, n_iter=config.n_iter,
                             n_slices=config.n_slices, seed=config.seed, mode=config.mode, backend=backend,
-                            out_dir=out / "tests")
+                            out_dir=out / "tests", classifier=dataclasses.replace(config.classifier, seed=config.seed),
+                            max_auc=config.max_auc)
     text = format_table(summary_rows(table), title=f"two-sample tests ({config.mode} null, {config.n_iter} replicates)")
+    if CLASSIFIER in config.statistics:
+        failed = failed_gates(table)
+        gate = ("not gated (no max_auc)" if config.max_auc is None
+                else "FAIL\n  " + "\n  ".join(failed) if failed else f"PASS (every test AUC ≤ {config.max_auc:g})")
+        text += ("\nclassifier: test AUC of the raw output and JSD from the isotonic-calibrated output, ± bootstrap "
+                 f"std; gate: {gate}")
     print(text)
     (out / "summary.txt").write_text(text + "\n")
     pq.write_table(table, out / "results.parquet")
@@ -113,6 +164,12 @@ def validate_files(config: ValidationConfig) -> pa.Table:
 
     metrics = {}
     for row in table.to_pylist():
+        if row["statistic"] == CLASSIFIER:
+            key = f"{row['feature']}.classifier"
+            metrics |= {f"{key}.{k}": row[k] for k in ("auc", "auc_err", "jsd", "jsd_err")}
+            if row.get("passed") is not None:
+                metrics[f"{key}.passed"] = float(row["passed"])
+            continue
         key = f"{row['feature']}.{row['statistic']}.b{row['batch_size']}"
         metrics |= {f"{key}.p_value": row["p_value"], f"{key}.sigma": row["sigma"], f"{key}.power_05": row["power_05"]}
     params = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("reference", "candidate")}

@@ -40,6 +40,7 @@ from scipy.special import expit
 from torch import Tensor, nn
 
 from caloray.anomaly.roc import roc_curve
+from caloray.errors import ConfigError
 
 SPLIT_STREAM, BOOTSTRAP_STREAM = 0, 1
 
@@ -73,15 +74,15 @@ class ClassifierConfig:
 
     def __post_init__(self) -> None:
         if not self.hidden or min(self.hidden) < 1:
-            raise ValueError(f"classifier.hidden must be positive layer widths, got {self.hidden}")
+            raise ConfigError(f"classifier.hidden must be positive layer widths, got {self.hidden}")
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"classifier.dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError(f"classifier.dropout must be in [0, 1), got {self.dropout}")
         if self.lr <= 0 or self.batch_size < 1 or self.epochs < 1 or self.patience < 1:
-            raise ValueError("classifier: lr must be > 0 and batch_size, epochs, patience ≥ 1")
+            raise ConfigError("classifier: lr must be > 0 and batch_size, epochs, patience ≥ 1")
         if len(self.fractions) != 3 or min(self.fractions) <= 0:
-            raise ValueError(f"classifier.fractions must be three positive numbers, got {self.fractions}")
+            raise ConfigError(f"classifier.fractions must be three positive numbers, got {self.fractions}")
         if self.n_bootstrap < 2 or self.n_bins < 2 or self.seed < 0 or self.threads < 1:
-            raise ValueError("classifier: n_bootstrap and n_bins must be ≥ 2, seed ≥ 0, threads ≥ 1")
+            raise ConfigError("classifier: n_bootstrap and n_bins must be ≥ 2, seed ≥ 0, threads ≥ 1")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-dict form (JSON-serializable) for metadata and MLflow params."""

@@ -17,8 +17,8 @@ def ds2_batch():
 
 def test_shapes_on_ds2(ds2_batch):
     showers, energies, g = ds2_batch
-    widths = {"voxels": 6480, "voxels-normalized": 6481, "coarse": 648, "coarse-A": 648, "coarse-B": 540, "total-energy": 1,
-              "layer-energies": 45, "shower-shape": 6, "calochallenge": 5 * 45}
+    widths = {"voxels": 6480, "voxels-normalized": 6481, "coarse": 648, "coarse-A": 648, "coarse-B": 540,
+              "total-energy": 1, "layer-energies": 45, "shower-shape": 6, "calochallenge": 5 * 45}
     for name, width in widths.items():
         out = FEATURE_MAPS[name](showers, energies, g)
         assert out.shape == (7, width), name

@@ -38,3 +38,22 @@ def test_same_distribution_is_accepted_and_other_particle_rejected(samples):
     assert max(r["p_value"] for r in shape) < 0.05
     assert (root / "other" / "summary.txt").is_file() and list((root / "other" / "tests").rglob("*.png"))
     assert (root / "other" / "mlflow.db").is_file()
+
+
+def test_classifier_metric_from_the_cli_gates_on_max_auc(samples, capsys):
+    root, paths = samples
+
+    def run(candidate, out):
+        args = ["validate", "--reference", *map(str, paths["reference"]), "--candidate", *map(str, candidate),
+                "--geometry", "ds1-photons", "--features", "voxels-normalized", "--stats", "classifier",
+                "--max-auc", "0.6", "--seed", "4", "--out", str(root / out)]
+        return main(args), pq.read_table(root / out / "results.parquet").to_pylist()
+
+    status, (same,) = run(paths["same"], "classifier-same")
+    assert status == 0 and same["statistic"] == "classifier" and same["d"] == 369 and same["passed"]
+    assert abs(same["auc"] - 0.5) < 3 * same["auc_err"]
+    status, (other,) = run(paths["other"], "classifier-other")
+    assert status == 1 and other["auc"] > 0.6 and other["passed"] is False
+    summary = (root / "classifier-other" / "summary.txt").read_text()
+    assert "FAIL" in summary and "voxels-normalized: classifier AUC" in summary
+    assert (root / "classifier-other" / "tests" / "classifier" / "voxels-normalized__classifier.png").is_file()
