@@ -289,7 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="calibrated two-sample tests of candidate vs reference showers",
                        description="Feature maps × statistics with bootstrap or permutation nulls built on Ray; "
                        "writes p-values, sigma, power, replicate arrays (Parquet) and null-vs-alternative plots, "
-                       "and logs them to MLflow.")
+                       "and logs them to MLflow. The statistic 'classifier' trains a DNN per feature map to tell "
+                       "the samples apart (test AUC, JSD, calibration plot); the reference should be held out "
+                       "from the generator's training data.")
     p.add_argument("--reference", nargs="+", help="reference shower files, folders or globs")
     p.add_argument("--candidate", nargs="+", help="candidate (generated) shower files")
     p.add_argument("--geometry", help="geometry of both samples")

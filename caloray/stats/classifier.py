@@ -22,6 +22,10 @@ Protocol (CaloChallenge; spec §6 "a classifier AUC on high-level features"):
 6. Uncertainties: standard deviation of AUC and JSD over `n_bootstrap` resamples of the test rows (each class
    resampled with replacement separately, the trained classifier fixed).
 
+The reference must be held out from the generator's training data: a generator that replays its training
+showers matches those exactly (AUC ≈ 0.5) but is caught against independent showers of the same distribution,
+on whose rows it has no copies (tests/stats/test_classifier.py).
+
 Everything is deterministic for a fixed seed on one device: the split and bootstrap come from numpy
 generators of (seed, stream); weights, dropout and batch order from torch's generator seeded inside a forked
 RNG state; training runs on `threads` torch threads (1 by default, so the reductions are ordered).
