@@ -159,7 +159,7 @@ def test_tiny_study_end_to_end(ray_local, tmp_path):
     direct = classifier_metric(ref_features, up_features, dataclasses.replace(config.classifier, seed=config.seed))
     row = next(r for r in result.classifier_rows if r["variant"] == "oracle" and r["feature"] == "calochallenge")
     assert row["auc"] == pytest.approx(direct.auc, abs=1e-12) and row["jsd"] == pytest.approx(direct.jsd, abs=1e-12)
-    assert all(0 <= r["auc"] <= 1 and r["auc_err"] > 0 and Path(r["plot_path"]).is_file()
+    assert all(0 <= r["auc"] <= 1 and r["auc_err"] >= 0 and Path(r["plot_path"]).is_file()
                for r in result.classifier_rows)
 
     # coarse-level energy conservation, recomputed here from the written HDF5 files

@@ -20,18 +20,16 @@ def features():
     return {"same": same, "shifted": shifted}
 
 
-def test_ray_tasks_give_the_local_numbers(ray_local, features, tmp_path: Path):
-    local = run_classifier_grid(features, CONFIG, backend="local").to_pylist()
-    remote = run_classifier_grid(features, CONFIG, backend="ray", out_dir=tmp_path).to_pylist()
-    for a, b in zip(local, remote, strict=True):
-        assert a["feature"] == b["feature"]
-        for key in ("auc", "auc_err", "jsd", "jsd_err", "best_epoch", "n_test"):
-            assert a[key] == b[key], key
+def test_ray_task_gives_the_local_numbers(ray_local, features, tmp_path: Path):
+    shifted = {"shifted": features["shifted"]}  # one map: one worker to start (most of this test's time)
+    (local,) = run_classifier_grid(shifted, CONFIG, backend="local").to_pylist()
+    (remote,) = run_classifier_grid(shifted, CONFIG, backend="ray", out_dir=tmp_path).to_pylist()
+    for key in ("auc", "auc_err", "jsd", "jsd_err", "best_epoch", "n_test", "device"):
+        assert local[key] == remote[key], key
     # and both are the pure function's numbers
     direct = classifier_metric(*features["shifted"], CONFIG)
-    assert local[1]["auc"] == direct.auc and local[1]["jsd"] == direct.jsd
-    assert all(Path(r["plot_path"]).is_file() for r in remote)
-    assert Path(remote[0]["plot_path"]).name == "same__classifier.png"
+    assert local["auc"] == direct.auc and local["jsd"] == direct.jsd
+    assert Path(remote["plot_path"]).name == "shifted__classifier.png" and Path(remote["plot_path"]).is_file()
 
 
 def test_rows_share_the_table_and_the_gate_fails_above_max_auc(features, tmp_path: Path):
