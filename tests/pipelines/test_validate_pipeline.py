@@ -57,3 +57,14 @@ def test_classifier_metric_from_the_cli_gates_on_max_auc(samples, capsys):
     summary = (root / "classifier-other" / "summary.txt").read_text()
     assert "FAIL" in summary and "voxels-normalized: classifier AUC" in summary
     assert (root / "classifier-other" / "tests" / "classifier" / "voxels-normalized__classifier.png").is_file()
+
+
+def test_bad_classifier_setting_names_file_and_key(samples, capsys):
+    root, paths = samples
+    config = root / "bad-classifier.yaml"
+    config.write_text("classifier:\n  hidden: [16, 16]\n  dropout: 1.5\n")
+    args = ["validate", "--config", str(config), "--reference", *map(str, paths["reference"]), "--candidate",
+            *map(str, paths["same"]), "--geometry", "ds1-photons", "--stats", "classifier", "--out", str(root / "bad")]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and str(config) in error and "classifier.dropout must be in [0, 1), got 1.5" in error
