@@ -300,10 +300,12 @@ def classifier_metric(reference: Any, candidate: Any, config: ClassifierConfig =
     def tensor(a: np.ndarray) -> Tensor:
         return torch.as_tensor(a, dtype=torch.float32, device=device)
 
+    target = torch.device(device)
+    cuda = [target.index if target.index is not None else torch.cuda.current_device()] if target.type == "cuda" else []
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG: seed it, leave it as it was
+        with torch.random.fork_rng(devices=cuda):  # dropout draws from the global RNG: seed it, leave it as it was
             torch.manual_seed(config.seed)
             generator = torch.Generator().manual_seed(config.seed)
             model, epochs_run, best_epoch, best_loss = train_classifier(
