@@ -12,6 +12,9 @@ would take long it runs on a subset of columns and is extrapolated linearly (the
 projects (SKS/SWD) and ranks (KS/W1 by counting) the pools once; the baseline redoes the straightforward
 per-replicate loop (draw rows, float64 numpy projection, scipy per column).
 MMD (O(n² d)) and FGD/FGD∞ (O(n d² + d³)) are only timed where they finish in seconds.
+"stats/classifier" rows: the classifier metric's training throughput (training rows × epochs / s, a fixed number
+of epochs, no early stop) and the wall time of the whole metric (split, training, calibration, 200 bootstraps)
+with the default ClassifierConfig on 10k rows per sample, d = 368 (ds1-photons voxels + 1).
 """
 
 from __future__ import annotations
@@ -214,6 +217,39 @@ def bench_ray(d: int, n_rows: int, batch_size: int, n_iter: int, repeat: int) ->
             ray.shutdown()
 
 
+def bench_classifier(d: int, n: int, epochs: int, seed: int = 0) -> list[Row]:
+    """Classifier metric on n rows per sample of N(0, 1) vs N(0.05, 1) in d dimensions, default network."""
+    from dataclasses import replace
+
+    from caloray.stats.classifier import ClassifierConfig, classifier_metric, train_classifier
+
+    rng = np.random.default_rng(seed)
+    reference, candidate = rng.normal(size=(n, d)), rng.normal(0.05, 1.0, size=(n, d))
+    config = replace(ClassifierConfig(), epochs=epochs, patience=epochs)  # a fixed amount of work
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        n_train, n_val = int(0.6 * n), int(0.2 * n)
+        x = torch.as_tensor(np.concatenate([reference[:n_train], candidate[:n_train]]), dtype=torch.float32)
+        y = torch.cat([torch.zeros(n_train), torch.ones(n_train)])
+        xv = torch.as_tensor(np.concatenate([reference[-n_val:], candidate[-n_val:]]), dtype=torch.float32)
+        yv = torch.cat([torch.zeros(n_val), torch.ones(n_val)])
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        train_classifier(x, y, xv, yv, config, torch.Generator().manual_seed(seed))
+        train_seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    result = classifier_metric(reference, candidate, config)
+    metric_seconds = time.perf_counter() - start
+    tag = f"d={d} n={n // 1000}k hidden={'x'.join(map(str, config.hidden))} {config.threads} thread"
+    print(f"classifier {tag}: {len(x) * epochs / train_seconds:.0f} training rows/s, metric {metric_seconds:.1f} s "
+          f"(AUC {result.auc:.3f} ± {result.auc_err:.3f})")
+    return [(f"stats/classifier {tag} training_rows_per_s", len(x) * epochs / train_seconds, "rows/s"),
+            (f"stats/classifier {tag} metric_seconds ({epochs} epochs)", metric_seconds, "s")]
+
+
 def main(argv: Sequence[str] | None = None) -> list[Row]:
     """Run the benchmark, print figures, return (name, value, unit) rows."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -223,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     parser.add_argument("--slices", type=int, default=100, help="K directions for SKS/SWD")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per figure (best is kept)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray worker scaling figure")
+    parser.add_argument("--classifier-epochs", type=int, default=5, help="epochs of the classifier figure (0: skip)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     rows_per_sample = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)
 
@@ -233,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
         for n in rows_per_sample:
             results += bench_statistics(d, n, args.slices, args.repeat)
             results += bench_null_construction(d, n, args.slices)
+    if args.classifier_epochs > 0:
+        results += bench_classifier(369, 10_000, args.classifier_epochs)
     if not args.no_ray:
         batch = 1000 if args.quick else 5000
         results += bench_ray(368, 4 * batch, batch, 16 if args.quick else 32, args.repeat)

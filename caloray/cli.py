@@ -167,7 +167,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     from caloray.config import from_dict, load_yaml
     from caloray.io import expand_paths
-    from caloray.pipelines.validate import ValidationConfig, validate_files
+    from caloray.pipelines.validate import ValidationConfig, failed_gates, validate_files
     from caloray.runtime import init_ray
 
     base = dataclasses.asdict(load_yaml(ValidationConfig, args.config)) if args.config else {}
@@ -176,13 +176,13 @@ def _validate(args: argparse.Namespace) -> int:
         "candidate": [str(p) for p in expand_paths(args.candidate)] if args.candidate else None,
         "geometry": args.geometry, "out": args.out, "features": args.features, "statistics": args.stats,
         "batch_sizes": args.batch_size, "n_iter": args.n_iter, "n_slices": args.n_slices, "seed": args.seed,
-        "mode": args.mode, "max_rows": args.max_rows, "alpha": args.alpha,
+        "mode": args.mode, "max_rows": args.max_rows, "alpha": args.alpha, "max_auc": args.max_auc,
     }
     config = from_dict(ValidationConfig, {**base, **{k: v for k, v in flags.items() if v is not None}},
                        where="validate")
     init_ray()
-    validate_files(config)
-    return 0
+    table = validate_files(config)
+    return 1 if failed_gates(table) else 0  # a configured classifier gate that fails fails the command
 
 
 def _amplification(args: argparse.Namespace) -> int:
@@ -290,13 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Feature maps × statistics on Ray: the calibrated test (a held-out experiment "
                        "against the permutation null of its rows: p_value, sigma, PASS/FAIL at alpha / n_tests) and "
                        "the thesis summary (bootstrap or permutation null: median_p, power); writes replicate arrays "
-                       "(Parquet) and null-vs-alternative plots, and logs them to MLflow.")
+                       "(Parquet) and null-vs-alternative plots, and logs them to MLflow. The statistic 'classifier' "
+                       "trains a DNN per feature map to tell the samples apart (test AUC, JSD, calibration plot); "
+                       "the reference should be held out from the generator's training data.")
     p.add_argument("--reference", nargs="+", help="reference shower files, folders or globs")
     p.add_argument("--candidate", nargs="+", help="candidate (generated) shower files")
     p.add_argument("--geometry", help="geometry of both samples")
-    p.add_argument("--features", nargs="+", help="voxels coarse coarse-A coarse-B total-energy layer-energies "
-                   "shower-shape calochallenge")
-    p.add_argument("--stats", nargs="+", help="mean-ks sks swd mmd fgd fgd-inf")
+    p.add_argument("--features", nargs="+", help="voxels voxels-normalized coarse coarse-A coarse-B total-energy "
+                   "layer-energies shower-shape calochallenge")
+    p.add_argument("--stats", nargs="+", help="mean-ks sks swd mmd fgd fgd-inf classifier (the CaloChallenge "
+                   "classifier metric: test AUC and JSD per feature map, one Ray task each)")
+    p.add_argument("--max-auc", type=float, help="classifier gate: exit status 1 when a test AUC exceeds it")
     p.add_argument("--batch-size", type=int, nargs="+", help="rows per sample in one experiment (several allowed)")
     p.add_argument("--n-iter", type=int, help="null and alternative replicates")
     p.add_argument("--n-slices", type=int, help="random directions of the sliced statistics")

@@ -38,6 +38,8 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "config
         return cls(**kwargs)
     except TypeError as exc:  # missing required fields
         raise ConfigError(f"{where}: {exc}") from None
+    except ConfigError as exc:  # a value check in __post_init__: say which file (and section) it came from
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:

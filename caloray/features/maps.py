@@ -23,6 +23,19 @@ def voxels(showers: np.ndarray, incident_energies_mev: np.ndarray, geometry: Geo
     return np.asarray(showers, dtype=np.float64)
 
 
+def voxels_normalized(showers: np.ndarray, incident_energies_mev: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """The CaloChallenge classifier's voxel input: voxels / E_inc (dimensionless) and log10(E_inc / MeV) as the
+    last column, (N, n_voxels + 1). Dividing by E_inc puts showers of all energies on one scale; the extra
+    column keeps the energy dependence visible to the classifier."""
+    energies = np.asarray(incident_energies_mev, dtype=np.float64).reshape(-1)
+    if energies.size != len(showers):
+        raise ValueError(f"voxels-normalized: {len(showers)} showers but {energies.size} incident energies")
+    if not np.all(energies > 0):
+        raise ValueError("voxels-normalized: incident energies must be > 0 MeV")
+    return np.concatenate([np.asarray(showers, dtype=np.float64) / energies[:, None], np.log10(energies)[:, None]],
+                          axis=1)
+
+
 def coarse_voxels(choice: str | None = None) -> FeatureMap:
     """Coarse voxel energies (N, n_coarse) MeV via the geometry's coarse-graining map.
 
@@ -70,6 +83,7 @@ def calochallenge(showers: np.ndarray, incident_energies_mev: np.ndarray, geomet
 
 FEATURE_MAPS: dict[str, FeatureMap] = {
     "voxels": voxels,
+    "voxels-normalized": voxels_normalized,
     "coarse": coarse_voxels(),
     "coarse-A": coarse_voxels("A"),
     "coarse-B": coarse_voxels("B"),

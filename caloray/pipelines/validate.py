@@ -2,7 +2,9 @@
 
 `validate_arrays` is the notebook entry (feature matrices in, tidy table out); `validate_files` reads
 reference and candidate shower files, applies the named feature maps in `map_batches`, and runs every
-(feature map × statistic) test with null replicates spread over the cluster.
+(feature map × statistic) test with null replicates spread over the cluster. The statistic "classifier" is the
+CaloChallenge classifier metric (`caloray.validate.classifier`): one row per feature map (it uses all rows, not
+batches), one Ray task each, gated by `max_auc` when that is set.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from caloray.features.maps import feature_map
 from caloray.geometry import Geometry, get_geometry
 from caloray.io import preserved_order, read_showers
 from caloray.provenance import write_provenance
+from caloray.stats.classifier import ClassifierConfig
 from caloray.tables import format_table
 from caloray.tracking.report import log_report
 from caloray.validate import ExperimentDesign, format_p, format_sigma, run_test_grid
+from caloray.validate.classifier import CLASSIFIER, run_classifier_grid
 from caloray.validate.summary import p_floor
 
 #: Printed columns: the calibrated test (p_value, sigma: the ones that gate) first, then the thesis summary
@@ -40,6 +44,8 @@ class ValidationConfig:
 
     alpha: family-wise level of the PASS/FAIL line: every calibrated p-value must be ≥ alpha / number of tests
     (Bonferroni).
+    classifier: settings of the "classifier" statistic (its seed is replaced by `seed`).
+    max_auc: the classifier gate; a feature map whose test AUC exceeds it FAILs (None: reported, not gated).
     """
 
     reference: list[str]
@@ -58,6 +64,8 @@ class ValidationConfig:
     backend: str = "ray"
     experiment: str = "caloray-validation"
     tracking_uri: str | None = None
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    max_auc: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -91,14 +99,30 @@ def file_features(paths: list[str], geometry: Geometry, names: list[str], max_ro
 
 def validate_arrays(features: Mapping[str, tuple[np.ndarray, np.ndarray]], statistics: list[str],
                     batch_sizes: list[int], *, n_iter: int = 500, n_slices: int = 100, seed: int = 0,
-                    mode: str = "bootstrap", backend: str = "local", out_dir: str | Path | None = None) -> pa.Table:
-    """Every (feature × statistic × batch size) test on in-memory feature matrices; one tidy table."""
+                    mode: str = "bootstrap", backend: str = "local", out_dir: str | Path | None = None,
+                    classifier: ClassifierConfig | None = None, max_auc: float | None = None) -> pa.Table:
+    """Every (feature × statistic × batch size) test on in-memory feature matrices; one tidy table.
+
+    "classifier" in `statistics` adds one row per feature map (`classifier` settings, default ClassifierConfig
+    with `seed`; calibration plots under out_dir/classifier); its columns are null in the other rows and
+    vice versa.
+    """
     tables = []
-    for batch_size in batch_sizes:
-        design = ExperimentDesign(batch_size=batch_size, n_iter=n_iter, n_slices=n_slices, seed=seed, mode=mode)
-        sub = None if out_dir is None else Path(out_dir) / f"batch-{batch_size}"
-        tables.append(run_test_grid(features, statistics, design, backend=backend, out_dir=sub))
-    return pa.concat_tables(tables)
+    two_sample = [s for s in statistics if s != CLASSIFIER]
+    if two_sample:
+        for batch_size in batch_sizes:
+            design = ExperimentDesign(batch_size=batch_size, n_iter=n_iter, n_slices=n_slices, seed=seed, mode=mode)
+            sub = None if out_dir is None else Path(out_dir) / f"batch-{batch_size}"
+            tables.append(run_test_grid(features, two_sample, design, backend=backend, out_dir=sub))
+    if CLASSIFIER in statistics:
+        settings = classifier if classifier is not None else ClassifierConfig(seed=seed)
+        sub = None if out_dir is None else Path(out_dir) / CLASSIFIER
+        tables.append(run_classifier_grid(features, settings, backend=backend, out_dir=sub, max_auc=max_auc))
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _verdict(passed: bool | None) -> str:
+    return {True: "PASS", False: "FAIL", None: "-"}[passed]
 
 
 def bonferroni_threshold(alpha: float, n_tests: int) -> float:
@@ -108,24 +132,41 @@ def bonferroni_threshold(alpha: float, n_tests: int) -> float:
 
 def summary_rows(table: pa.Table, threshold: float | None = None) -> list[dict]:
     """The columns people read first, as rows for `format_table`; p-values at the empirical floor read "< p" and
-    their sigma "> s"; with `threshold`, a verdict column (pass / FAIL: calibrated p below the threshold)."""
+    their sigma "> s"; with `threshold`, a verdict column (pass / FAIL: calibrated p below the threshold). With
+    classifier rows also AUC ± err, JSD ± err (bits) and their max_auc gate ("-" where a column does not apply)."""
     rows = []
     with_fgd_inf = "fgd_inf" in table.column_names and any(v is not None for v in table["fgd_inf"].to_pylist())
+    with_classifier = "auc" in table.column_names
     for row in table.to_pylist():
-        out = {k: row[k] for k in SUMMARY_COLUMNS}
+        is_classifier = row["statistic"] == CLASSIFIER
+        out = {k: "-" if row.get(k) is None else row[k] for k in SUMMARY_COLUMNS}
         if with_fgd_inf:  # the whole-sample FGD∞ and its fit uncertainty, on the rows of "fgd-inf"
             out["fgd_inf"] = "" if row["fgd_inf"] is None else f"{row['fgd_inf']:.4g} ± {row['fgd_inf_error']:.2g}"
-        out["p_value"] = format_p(row["p_value"], row["p_floor"])
-        out["sigma"] = format_sigma(row["sigma"], row["p_floor"])
-        out["median_p"] = format_p(row["median_p"], row["median_p"] <= p_floor(row["n_iter"]))
+        if not is_classifier:
+            out["p_value"] = format_p(row["p_value"], row["p_floor"])
+            out["sigma"] = format_sigma(row["sigma"], row["p_floor"])
+            out["median_p"] = format_p(row["median_p"], row["median_p"] <= p_floor(row["n_iter"]))
         if threshold is not None:
-            out["verdict"] = "pass" if row["p_value"] >= threshold else "FAIL"
+            out["verdict"] = "-" if is_classifier else "pass" if row["p_value"] >= threshold else "FAIL"
+        if with_classifier:
+            out["auc ± err"] = f"{row['auc']:.4f} ± {row['auc_err']:.4f}" if is_classifier else "-"
+            out["jsd[bits] ± err"] = f"{row['jsd']:.4f} ± {row['jsd_err']:.4f}" if is_classifier else "-"
+            out["gate"] = _verdict(row.get("passed")) if is_classifier else "-"
         rows.append(out)
     return rows
 
 
+def two_sample_rows(table: pa.Table) -> pa.Table:
+    """The rows of the calibrated two-sample tests (not the classifier metric, which gates by max_auc)."""
+    if "statistic" not in table.column_names:
+        return table
+    keep = [s != CLASSIFIER for s in table["statistic"].to_pylist()]
+    return table.filter(pa.array(keep, type=pa.bool_()))
+
+
 def verdict_line(table: pa.Table, alpha: float, n_iter: int) -> str:
     """The PASS/FAIL line of a test table: PASS when every calibrated p-value is ≥ alpha / number of tests."""
+    table = two_sample_rows(table)
     threshold = bonferroni_threshold(alpha, table.num_rows)
     failed = sum(p < threshold for p in table["p_value"].to_pylist())
     line = (f"{'PASS' if failed == 0 else 'FAIL'}: {failed} of {table.num_rows} calibrated tests below "
@@ -135,6 +176,12 @@ def verdict_line(table: pa.Table, alpha: float, n_iter: int) -> str:
         line += f"; n_iter = {n_iter} cannot reach the threshold (p ≥ {p_floor(n_iter):.3g}): use n_iter ≥ " \
                 f"{int(table.num_rows / alpha)}"
     return line
+
+
+def failed_gates(table: pa.Table) -> list[str]:
+    """One line per classifier row that failed its max_auc gate ([] when none failed or none is configured)."""
+    return [f"{row['feature']}: classifier AUC {row['auc']:.4f} ± {row['auc_err']:.4f} > max_auc {row['max_auc']:g}"
+            for row in table.to_pylist() if row["statistic"] == CLASSIFIER and row.get("passed") is False]
 
 
 def validate_files(config: ValidationConfig) -> pa.Table:
@@ -148,13 +195,22 @@ def validate_files(config: ValidationConfig) -> pa.Table:
     backend = config.backend if ray.is_initialized() else "local"
     table = validate_arrays(features, config.statistics, config.batch_sizes, n_iter=config.n_iter,
                             n_slices=config.n_slices, seed=config.seed, mode=config.mode, backend=backend,
-                            out_dir=out / "tests")
-    threshold = bonferroni_threshold(config.alpha, table.num_rows)
+                            out_dir=out / "tests", classifier=dataclasses.replace(config.classifier, seed=config.seed),
+                            max_auc=config.max_auc)
+    tests = two_sample_rows(table)
+    threshold = bonferroni_threshold(config.alpha, tests.num_rows)
     title = (f"two-sample tests: calibrated test = held-out experiment vs {config.n_iter} permutations of its rows "
              f"(p_value, sigma); thesis summary with {config.mode} null, {config.n_iter} replicates (observed, "
              "median_p, power)")
-    text = format_table(summary_rows(table, threshold), title=title) + "\n" + verdict_line(table, config.alpha,
-                                                                                           config.n_iter)
+    text = format_table(summary_rows(table, threshold), title=title)
+    if tests.num_rows:
+        text += "\n" + verdict_line(tests, config.alpha, config.n_iter)
+    if CLASSIFIER in config.statistics:
+        failed = failed_gates(table)
+        gate = ("not gated (no max_auc)" if config.max_auc is None
+                else "FAIL\n  " + "\n  ".join(failed) if failed else f"PASS (every test AUC ≤ {config.max_auc:g})")
+        text += ("\nclassifier: test AUC of the raw output and JSD from the isotonic-calibrated output, ± bootstrap "
+                 f"std; gate: {gate}")
     print(text)
     (out / "summary.txt").write_text(text + "\n")
     pq.write_table(table, out / "results.parquet")
@@ -163,6 +219,12 @@ def validate_files(config: ValidationConfig) -> pa.Table:
 
     metrics = {}
     for row in table.to_pylist():
+        if row["statistic"] == CLASSIFIER:
+            key = f"{row['feature']}.classifier"
+            metrics |= {f"{key}.{k}": row[k] for k in ("auc", "auc_err", "jsd", "jsd_err")}
+            if row.get("passed") is not None:
+                metrics[f"{key}.passed"] = float(row["passed"])
+            continue
         key = f"{row['feature']}.{row['statistic']}.b{row['batch_size']}"
         metrics |= {f"{key}.p_value": row["p_value"], f"{key}.sigma": row["sigma"], f"{key}.power_05": row["power_05"],
                     f"{key}.median_p": row["median_p"]}

@@ -15,6 +15,11 @@ replicate then often holds a shower and its own upsampled copy, which shrinks th
 Both variants are tested with the same seed, so they share the very same null replicates and their p-values
 compare directly.
 
+Classifier metric (per variant, `caloray.stats.classifier`): a DNN trained to separate the held-out fine showers
+from the upsampled ones, on each of `classifier_features` (default: E_inc-normalized voxels and the
+CaloChallenge high-level features); its test AUC ± bootstrap error and JSD are reported with strict and oracle
+side by side (0.5 = indistinguishable). Empty `classifier_features` switches it off.
+
 Coarse-level H0 acceptance (per variant): coarse-graining the upsampled showers must give back the input
 coarse energies per coarse voxel up to the 15 keV output cut (`conservation_metrics`), and the coarse-level
 two-sample tests between the input coarse showers and the re-aggregated upsampled ones must accept H0
@@ -46,6 +51,7 @@ from caloray.errors import ConfigError
 from caloray.features.highlevel import centroids_and_widths
 from caloray.features.maps import FEATURE_MAPS, coarse_voxels
 from caloray.geometry import Geometry, get_geometry
+from caloray.stats.classifier import ClassifierConfig
 from caloray.superres.coarse import CoarseGrid
 from caloray.superres.transforms import THRESHOLD_MEV
 from caloray.tables import format_table
@@ -110,6 +116,8 @@ class SuperResStudyConfig:
     conservation_rtol: float = 1e-5
     plot_layers: list[int] = field(default_factory=lambda: [1, 10, 20, 45])
     write_replicates: bool = True
+    classifier_features: list[str] = field(default_factory=lambda: ["voxels-normalized", "calochallenge"])
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)  # its seed is replaced by `seed`
     experiment: str = "caloray-superres-study"
     tracking_uri: str | None = None
 
@@ -124,6 +132,10 @@ class SuperResStudyConfig:
         unknown = [f for f in self.features if f not in STUDY_FEATURES and f not in FEATURE_MAPS]
         if unknown:
             raise ConfigError(f"superres-study.features: unknown {unknown}; valid: "
+                              f"{', '.join(dict.fromkeys([*STUDY_FEATURES, *FEATURE_MAPS]))}")
+        unknown = [f for f in self.classifier_features if f not in STUDY_FEATURES and f not in FEATURE_MAPS]
+        if unknown:
+            raise ConfigError(f"superres-study.classifier_features: unknown {unknown}; valid: "
                               f"{', '.join(dict.fromkeys([*STUDY_FEATURES, *FEATURE_MAPS]))}")
         unknown = [s for s in self.statistics if s not in STATISTICS or s == "llr"]
         if unknown:
@@ -154,6 +166,7 @@ class SuperResStudyResult:
     inputs: dict[str, list[Path]]
     mlflow_run_id: str
     seconds: dict[str, float]
+    classifier_rows: list[dict] = field(default_factory=list)
 
 
 # ----- pure helpers ------------------------------------------------------------------------------------
@@ -204,6 +217,18 @@ def comparison_rows(rows: Sequence[Mapping[str, Any]], variants: Sequence[str]) 
                                                               for c in ("p", "sigma")}})
         entry[f"p[{r['variant']}]"] = r["p_value"]
         entry[f"sigma[{r['variant']}]"] = r["sigma"]
+    return list(table.values())
+
+
+def classifier_comparison(rows: Sequence[Mapping[str, Any]], variants: Sequence[str]) -> list[dict]:
+    """Classifier metric with the variants side by side: one row per (feature, d), columns `auc[variant]` and
+    `jsd[variant]` as "value ± error" (blank where a variant lacks that feature)."""
+    table: dict[tuple, dict] = {}
+    for r in rows:
+        blank = {f"{c}[{v}]": "" for v in variants for c in ("auc", "jsd")}
+        entry = table.setdefault((r["feature"], r["d"]), {"feature": r["feature"], "d": r["d"], **blank})
+        entry[f"auc[{r['variant']}]"] = f"{r['auc']:.4f} ± {r['auc_err']:.4f}"
+        entry[f"jsd[{r['variant']}]"] = f"{r['jsd']:.4f} ± {r['jsd_err']:.4f}"
     return list(table.values())
 
 
@@ -333,6 +358,23 @@ def _evaluate(config: SuperResStudyConfig, reference: Mapping[str, np.ndarray], 
     return rows
 
 
+def _classify(config: SuperResStudyConfig, reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray],
+              variant: str, out_dir: Path | None) -> list[dict]:
+    """Classifier metric of one candidate against the reference per classifier feature map → rows."""
+    import dataclasses
+
+    import ray
+
+    from caloray.validate.classifier import run_classifier_grid
+
+    backend = "ray" if ray.is_initialized() else "local"
+    settings = dataclasses.replace(config.classifier, seed=config.seed)
+    table = run_classifier_grid({name: (reference[name], candidate[name]) for name in reference}, settings,
+                                backend=backend, out_dir=out_dir)
+    return [{"variant": variant, **{k: r[k] for k in ("feature", "d", "auc", "auc_err", "jsd", "jsd_err", "n_test",
+                                                      "best_epoch", "plot_path")}} for r in table.to_pylist()]
+
+
 def run_superres_study(config: SuperResStudyConfig) -> SuperResStudyResult:
     """Run the study end to end; writes metrics.csv/.txt, coarse_level.csv, plots/, provenance.json, MLflow."""
     import ray
@@ -402,12 +444,20 @@ def run_superres_study(config: SuperResStudyConfig) -> SuperResStudyResult:
     print("== two-sample tests", flush=True)
     tests = out / "tests" if config.write_replicates else None
     reference = study_features(ref_showers, ref_energies, geometry, config.features, config.choice)
+    classifier_reference = study_features(ref_showers, ref_energies, geometry, config.classifier_features,
+                                          config.choice)
     rows: list[dict] = []
     coarse_rows: list[dict] = []
+    classifier_rows: list[dict] = []
     for variant in config.variants:
         candidate = study_features(upsampled[variant], in_energies, geometry, config.features, config.choice)
         sub = None if tests is None else tests / variant
         rows += _evaluate(config, reference, candidate, variant, batch_sizes, sub)
+        if config.classifier_features:
+            classifier_rows += _classify(config, classifier_reference,
+                                         study_features(upsampled[variant], in_energies, geometry,
+                                                        config.classifier_features, config.choice),
+                                         variant, out / "plots" / "classifier" / variant)
         coarse_up = coarse_of(upsampled[variant], grid)
         metrics = conservation_metrics(coarse_in, coarse_up, grid.group_size, THRESHOLD_MEV, config.conservation_rtol)
         h0 = _evaluate(config, {"coarse-input": coarse_in}, {"coarse-input": coarse_up}, variant, batch_sizes,
@@ -423,10 +473,10 @@ def run_superres_study(config: SuperResStudyConfig) -> SuperResStudyResult:
     seconds["evaluate"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
     run_id = _report(config, out, rows, coarse_rows, geometry, ref_showers, upsampled, registered, seconds,
-                     batch_sizes, tests)
+                     batch_sizes, tests, classifier_rows)
     return SuperResStudyResult(rows=rows, coarse_rows=coarse_rows, out=out, upsampled=upsampled_paths,
                                inputs={k: list(v) for k, v in inputs.items()}, mlflow_run_id=run_id,
-                               seconds=seconds)
+                               seconds=seconds, classifier_rows=classifier_rows)
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
@@ -440,7 +490,8 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
 
 def _report(config: SuperResStudyConfig, out: Path, rows: list[dict], coarse_rows: list[dict], geometry: Geometry,
             reference: np.ndarray, upsampled: dict[str, np.ndarray], registered: dict[str, str],
-            seconds: dict[str, float], batch_sizes: list[int], tests: Path | None) -> str:
+            seconds: dict[str, float], batch_sizes: list[int], tests: Path | None,
+            classifier_rows: list[dict]) -> str:
     from caloray.plots import superres as plots
     from caloray.provenance import write_provenance
     from caloray.tracking.report import log_report
@@ -450,7 +501,7 @@ def _report(config: SuperResStudyConfig, out: Path, rows: list[dict], coarse_row
     design = (f"{config.mode} null, {config.n_iter} replicates (p ≥ {p_min:.2g}, sigma ≤ {significance(p_min):.2f}), "
               f"{config.n_slices} slices, reference {'disjoint from' if config.disjoint else 'identical to'} the "
               f"upsampled showers' source")
-    text = "\n\n".join([
+    sections = [
         format_table(comparison_rows(rows, config.variants),
                      title=f"super-resolution study ({config.geometry}, choice {config.choice}): p-value and "
                            f"sigma per feature × statistic × batch size; {design}"),
@@ -458,11 +509,19 @@ def _report(config: SuperResStudyConfig, out: Path, rows: list[dict], coarse_row
                                         f"rtol {config.conservation_rtol:g}) and input-vs-upsampled coarse tests "
                                         f"(accepted: every p > {config.alpha:g})"),
         format_table([{"step": k, "seconds": v} for k, v in seconds.items()], title="runtime [s]"),
-    ])
+    ]
+    if classifier_rows:
+        sections.insert(1, format_table(
+            classifier_comparison(classifier_rows, config.variants),
+            title="classifier metric, held-out fine vs upsampled showers: test AUC (0.5 = indistinguishable) and "
+                  "JSD [bits], ± bootstrap std"))
+    text = "\n\n".join(sections)
     print(text)
     (out / "metrics.txt").write_text(text + "\n")
     _write_csv(out / "metrics.csv", rows)
     _write_csv(out / "coarse_level.csv", coarse_rows)
+    if classifier_rows:
+        _write_csv(out / "classifier.csv", classifier_rows)
 
     samples = {"reference": reference, **upsampled}
     figures = [plots.plot_layer_distributions(samples, geometry, config.plot_layers,
@@ -481,9 +540,13 @@ def _report(config: SuperResStudyConfig, out: Path, rows: list[dict], coarse_row
         for k, v in r.items():
             if k != "variant" and not k.startswith("p["):
                 metrics[f"{r['variant']}.coarse_level.{k}"] = float(v)
+    for r in classifier_rows:
+        metrics |= {f"{r['variant']}.{r['feature']}.classifier.{k}": r[k] for k in ("auc", "auc_err", "jsd", "jsd_err")}
     metrics |= {f"seconds.{k}": v for k, v in seconds.items()}
     params = to_dict(config) | {f"model.{k}": v for k, v in registered.items()}
     artifacts = [out / "plots", out / "metrics.csv", out / "metrics.txt", out / "coarse_level.csv", provenance]
+    if classifier_rows:
+        artifacts.append(out / "classifier.csv")
     if tests is not None:
         artifacts.append(tests)
     _, run_id = log_report(out, config.experiment, "superres-study", params=params, metrics=metrics,

@@ -1,4 +1,5 @@
-"""Write test results: replicate arrays to Parquet and a null-vs-alternative histogram to PNG.
+"""Write test results: replicate arrays to Parquet, a null-vs-alternative histogram and the classifier metric's
+calibration curve to PNG.
 
 Both are written to a temporary name in the target folder and renamed, so readers never see a
 half-written file.
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from caloray.stats.classifier import ClassifierResult
 from caloray.validate.summary import TestResult, format_p, format_sigma
 
 #: Null quantiles drawn as vertical lines on the histogram.
@@ -98,5 +100,28 @@ def plot_null_vs_alternative(result: TestResult, path: str | Path, title: str = 
         axes.axvline(result.test.statistic_value, color="tab:red", label="held-out test")
     axes.set_title(title or _p_title(result))
     axes.legend(fontsize="small")
+    figure.tight_layout()
+    return _atomic_write(Path(path), lambda tmp: figure.savefig(tmp, format="png"))
+
+
+def plot_calibration_curve(result: ClassifierResult, path: str | Path, title: str = "") -> Path:
+    """Reliability diagram of the classifier metric as a PNG: observed candidate fraction vs predicted
+    probability, raw output on the validation split and calibrated output on the held-out test split."""
+    figure = Figure(figsize=(5.0, 5.0), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    for curve, label, marker in ((result.raw_validation, "raw output (validation)", "o"),
+                                 (result.calibrated_test, "isotonic-calibrated (test)", "s")):
+        filled = curve.counts > 0
+        axes.plot(curve.predicted[filled], curve.observed[filled], marker=marker, label=label)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("predicted P(candidate | x)")
+    axes.set_ylabel("observed candidate fraction (classes weighted equally)")
+    axes.set_title(title or "classifier calibration")
+    axes.text(0.03, 0.92, f"AUC = {result.auc:.4f} ± {result.auc_err:.4f}\nJSD = {result.jsd:.4f} ± "
+              f"{result.jsd_err:.4f} bits", transform=axes.transAxes, va="top", fontsize="small")
+    axes.legend(fontsize="small", loc="lower right")
     figure.tight_layout()
     return _atomic_write(Path(path), lambda tmp: figure.savefig(tmp, format="png"))

@@ -17,8 +17,8 @@ def ds2_batch():
 
 def test_shapes_on_ds2(ds2_batch):
     showers, energies, g = ds2_batch
-    widths = {"voxels": 6480, "coarse": 648, "coarse-A": 648, "coarse-B": 540, "total-energy": 1,
-              "layer-energies": 45, "shower-shape": 6, "calochallenge": 5 * 45}
+    widths = {"voxels": 6480, "voxels-normalized": 6481, "coarse": 648, "coarse-A": 648, "coarse-B": 540,
+              "total-energy": 1, "layer-energies": 45, "shower-shape": 6, "calochallenge": 5 * 45}
     for name, width in widths.items():
         out = FEATURE_MAPS[name](showers, energies, g)
         assert out.shape == (7, width), name
@@ -40,6 +40,15 @@ def test_shape_features_match_compute_features(ds2_batch):
     f = compute_features(showers, energies, g)
     shape = feature_map("shower-shape")(showers, energies, g)
     assert np.allclose(shape[:, 0], f["centroid_alpha"]) and np.allclose(shape[:, 5], f["width_z"])
+
+
+def test_voxels_normalized_divides_by_the_incident_energy(ds2_batch):
+    showers, energies, g = ds2_batch
+    out = feature_map("voxels-normalized")(showers, energies[:, None], g)  # (N, 1) as stored in the files
+    assert np.allclose(out[:, :-1] * energies[:, None], showers, rtol=1e-12)
+    assert np.allclose(10 ** out[:, -1], energies, rtol=1e-12)
+    with pytest.raises(ValueError, match="must be > 0"):
+        feature_map("voxels-normalized")(showers, np.zeros(7), g)
 
 
 def test_unknown_and_wrong_geometry():

@@ -60,3 +60,33 @@ def test_printed_rows_mark_the_floor_and_the_verdict_is_bonferroni():
     assert verdict_line(table, 0.05, 200).startswith("FAIL: 1 of 2 calibrated tests below 0.025 = 0.05/2")
     assert verdict_line(table.slice(1), 0.05, 200).startswith("PASS: 0 of 1")
     assert "cannot reach the threshold" in verdict_line(table, 0.05, 20)  # 1/21 > 0.025: could never fail
+
+
+def test_classifier_metric_from_the_cli_gates_on_max_auc(samples, capsys):
+    root, paths = samples
+
+    def run(candidate, out):
+        args = ["validate", "--reference", *map(str, paths["reference"]), "--candidate", *map(str, candidate),
+                "--geometry", "ds1-photons", "--features", "voxels-normalized", "--stats", "classifier",
+                "--max-auc", "0.6", "--seed", "4", "--out", str(root / out)]
+        return main(args), pq.read_table(root / out / "results.parquet").to_pylist()
+
+    status, (same,) = run(paths["same"], "classifier-same")
+    assert status == 0 and same["statistic"] == "classifier" and same["d"] == 369 and same["passed"]
+    assert abs(same["auc"] - 0.5) < 3 * same["auc_err"]
+    status, (other,) = run(paths["other"], "classifier-other")
+    assert status == 1 and other["auc"] > 0.6 and other["passed"] is False
+    summary = (root / "classifier-other" / "summary.txt").read_text()
+    assert "FAIL" in summary and "voxels-normalized: classifier AUC" in summary
+    assert (root / "classifier-other" / "tests" / "classifier" / "voxels-normalized__classifier.png").is_file()
+
+
+def test_bad_classifier_setting_names_file_and_key(samples, capsys):
+    root, paths = samples
+    config = root / "bad-classifier.yaml"
+    config.write_text("classifier:\n  hidden: [16, 16]\n  dropout: 1.5\n")
+    args = ["validate", "--config", str(config), "--reference", *map(str, paths["reference"]), "--candidate",
+            *map(str, paths["same"]), "--geometry", "ds1-photons", "--stats", "classifier", "--out", str(root / "bad")]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and str(config) in error and "classifier.dropout must be in [0, 1), got 1.5" in error

@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,11 @@ from caloray.config import load_yaml
 from caloray.errors import ConfigError
 from caloray.geometry import DS2_COARSE_CHOICES, get_geometry
 from caloray.io import read_shower_file
+from caloray.stats.classifier import classifier_metric
 from caloray.studies.superres import (
     FlowTraining,
     SuperResStudyConfig,
+    classifier_comparison,
     comparison_rows,
     conservation_metrics,
     run_superres_study,
@@ -42,6 +45,8 @@ def test_config_rejects_bad_values():
         SuperResStudyConfig(features=["voxel"])
     with pytest.raises(ConfigError, match="statistics"):
         SuperResStudyConfig(statistics=["llr"])
+    with pytest.raises(ConfigError, match="classifier_features"):
+        SuperResStudyConfig(classifier_features=["voxels_normalised"])
     assert SuperResStudyConfig(n_eval=300, batch_sizes=[1000, 100, 250]).usable_batch_sizes() == [100, 250]
 
 
@@ -87,6 +92,16 @@ def test_comparison_rows_side_by_side():
     ]
 
 
+def test_classifier_comparison_side_by_side():
+    rows = [{"variant": "strict", "feature": "calochallenge", "d": 225, "auc": 0.71234, "auc_err": 0.01, "jsd": 0.1,
+             "jsd_err": 0.02},
+            {"variant": "oracle", "feature": "calochallenge", "d": 225, "auc": 0.55, "auc_err": 0.012, "jsd": 0.01,
+             "jsd_err": 0.005}]
+    assert classifier_comparison(rows, ["strict", "oracle"]) == [
+        {"feature": "calochallenge", "d": 225, "auc[strict]": "0.7123 ± 0.0100", "jsd[strict]": "0.1000 ± 0.0200",
+         "auc[oracle]": "0.5500 ± 0.0120", "jsd[oracle]": "0.0100 ± 0.0050"}]
+
+
 def test_study_features_shapes():
     geometry = get_geometry("ds2")
     rng = np.random.default_rng(0)
@@ -128,6 +143,24 @@ def test_tiny_study_end_to_end(ray_local, tmp_path):
         assert len(list(csv.DictReader(f))) == len(result.rows)
     text = (tmp_path / "metrics.txt").read_text()
     assert "p[strict]" in text and "p[oracle]" in text and "coarse-level H0" in text
+    assert "auc[strict]" in text and "auc[oracle]" in text
+
+    # classifier metric per variant × classifier feature map, the same numbers as the pure function on the files
+    assert {(r["variant"], r["feature"]) for r in result.classifier_rows} == {
+        (v, f) for v in ("strict", "oracle") for f in config.classifier_features}
+    reference = np.concatenate([read_shower_file(p)["showers"]
+                                for p in sorted((tmp_path / "data" / "eval-reference").glob("*.h5"))])
+    oracle = [read_shower_file(p) for p in result.upsampled["oracle"]]
+    geometry = get_geometry("ds2")
+    ref_features = study_features(reference, np.ones(len(reference)), geometry, ["calochallenge"], "A")["calochallenge"]
+    up_features = study_features(np.concatenate([o["showers"] for o in oracle]),
+                                 np.concatenate([o["incident_energies"] for o in oracle]), geometry,
+                                 ["calochallenge"], "A")["calochallenge"]
+    direct = classifier_metric(ref_features, up_features, dataclasses.replace(config.classifier, seed=config.seed))
+    row = next(r for r in result.classifier_rows if r["variant"] == "oracle" and r["feature"] == "calochallenge")
+    assert row["auc"] == pytest.approx(direct.auc, abs=1e-12) and row["jsd"] == pytest.approx(direct.jsd, abs=1e-12)
+    assert all(0 <= r["auc"] <= 1 and r["auc_err"] >= 0 and Path(r["plot_path"]).is_file()
+               for r in result.classifier_rows)
 
     # coarse-level energy conservation, recomputed here from the written HDF5 files
     fine_inputs = np.concatenate([read_shower_file(p)["showers"] for p in result.inputs["oracle"]])
@@ -159,6 +192,7 @@ def test_tiny_study_end_to_end(ray_local, tmp_path):
     run = client.get_run(result.mlflow_run_id)
     assert run.data.params["choice"] == "A" and "strict.voxels.mean-ks.b100.p_value" in run.data.metrics
     assert "oracle.coarse_level.max_rel_dev_beyond_cut" in run.data.metrics
+    assert "strict.voxels-normalized.classifier.auc" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(result.mlflow_run_id)}
     assert {"plots", "metrics.csv", "metrics.txt", "provenance.json"} <= artifacts
     names = {m.name for m in client.search_registered_models()}
