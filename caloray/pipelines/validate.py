@@ -20,7 +20,7 @@ import ray
 
 from caloray.features.maps import feature_map
 from caloray.geometry import Geometry, get_geometry
-from caloray.io import preserved_order, read_showers
+from caloray.io import RootLayout, preserved_order, read_showers
 from caloray.provenance import write_provenance
 from caloray.tables import format_table
 from caloray.tracking.report import log_report
@@ -48,6 +48,7 @@ class ValidationConfig:
     backend: str = "ray"
     experiment: str = "caloray-validation"
     tracking_uri: str | None = None
+    root_layout: str | None = None  # ROOT inputs: TREE[:ENERGY_BRANCH[:SHOWERS_BRANCH]] (caloray.io.RootLayout)
 
 
 class _FeatureBatch:
@@ -62,12 +63,13 @@ class _FeatureBatch:
                 for name in self.names}
 
 
-def file_features(paths: list[str], geometry: Geometry, names: list[str], max_rows: int) -> dict[str, np.ndarray]:
+def file_features(paths: list[str], geometry: Geometry, names: list[str], max_rows: int,
+                  layout: RootLayout | None = None) -> dict[str, np.ndarray]:
     """Feature matrices (N, d) of the first `max_rows` showers of `paths` in file order, computed in Ray Data
     tasks. The order is fixed (preserve_order), so replicate row indices, hence p-values, are reproducible."""
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     with preserved_order():
-        ds = read_showers(paths, geometry=geometry).limit(max_rows)
+        ds = read_showers(paths, geometry=geometry, layout=layout).limit(max_rows)
         ds = ds.map_batches(_FeatureBatch(geometry, names), batch_size=2048, batch_format="numpy")
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for name in names:
@@ -97,8 +99,9 @@ def validate_files(config: ValidationConfig) -> pa.Table:
     geometry = get_geometry(config.geometry)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    reference = file_features(config.reference, geometry, config.features, config.max_rows)
-    candidate = file_features(config.candidate, geometry, config.features, config.max_rows)
+    layout = RootLayout.parse(config.root_layout)
+    reference = file_features(config.reference, geometry, config.features, config.max_rows, layout)
+    candidate = file_features(config.candidate, geometry, config.features, config.max_rows, layout)
     features = {name: (reference[name], candidate[name]) for name in config.features}
     backend = config.backend if ray.is_initialized() else "local"
     table = validate_arrays(features, config.statistics, config.batch_sizes, n_iter=config.n_iter,
