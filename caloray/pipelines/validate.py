@@ -21,6 +21,7 @@ import ray
 from caloray.features.maps import feature_map
 from caloray.geometry import Geometry, get_geometry
 from caloray.io import RootLayout, preserved_order, read_showers
+from caloray.plots.features import plot_feature_comparisons
 from caloray.provenance import write_provenance
 from caloray.tables import format_table
 from caloray.tracking.report import log_report
@@ -95,7 +96,11 @@ def summary_rows(table: pa.Table) -> list[dict]:
 
 
 def validate_files(config: ValidationConfig) -> pa.Table:
-    """Run the configured validation; writes `results.parquet`, `results.csv`, `summary.txt`, plots, MLflow."""
+    """Run the configured validation; writes `results.parquet`, `results.csv`, `summary.txt`, plots, MLflow.
+
+    Plots: `figures/<feature>.png` (reference vs candidate marginals with ratio panels) and
+    `tests/…/<feature>__<statistic>.png` (null vs alternative), each with its histograms in a `.root` beside it.
+    """
     geometry = get_geometry(config.geometry)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,6 +108,7 @@ def validate_files(config: ValidationConfig) -> pa.Table:
     reference = file_features(config.reference, geometry, config.features, config.max_rows, layout)
     candidate = file_features(config.candidate, geometry, config.features, config.max_rows, layout)
     features = {name: (reference[name], candidate[name]) for name in config.features}
+    plot_feature_comparisons(features, geometry, out / "figures")
     backend = config.backend if ray.is_initialized() else "local"
     table = validate_arrays(features, config.statistics, config.batch_sizes, n_iter=config.n_iter,
                             n_slices=config.n_slices, seed=config.seed, mode=config.mode, backend=backend,
@@ -121,5 +127,6 @@ def validate_files(config: ValidationConfig) -> pa.Table:
     params = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("reference", "candidate")}
     params |= {"n_reference_files": len(config.reference), "n_candidate_files": len(config.candidate)}
     log_report(out, config.experiment, "validate", params=params, metrics=metrics, tracking_uri=config.tracking_uri,
-               artifacts=[out / "tests", out / "summary.txt", out / "results.csv", out / "provenance.json"])
+               artifacts=[out / "tests", out / "figures", out / "summary.txt", out / "results.csv",
+                          out / "provenance.json"])
     return table

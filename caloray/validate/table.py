@@ -35,7 +35,8 @@ def run_test_grid(
 
     features: name → (reference (N, d), candidate (M, d)) arrays from a feature map.
     densities: name → (log_p, log_q), needed only for "llr" (features without densities skip "llr").
-    out_dir: if given, each test's replicates (<feature>__<statistic>.parquet) and histogram (.png).
+    out_dir: if given, each test's replicates (<feature>__<statistic>.parquet), histogram (.png) and the
+    histograms behind it (.root).
     Columns: feature, statistic, d, n_reference, n_candidate, batch_size, n_iter, n_slices, mode, seed,
     observed, p_value, sigma, power_05, power_01, null_mean, null_std, alt_mean, alt_std,
     replicates_path, plot_path.
@@ -67,7 +68,8 @@ def run_test_grid(
                 stem = Path(out_dir) / _file_stem(feature, statistic)
                 meta = {"feature": feature, "design": design.as_dict()}
                 replicates_path = str(write_replicates_parquet(result, stem.with_suffix(".parquet"), meta))
-                plot_path = str(plot_null_vs_alternative(result, stem.with_suffix(".png"), f"{feature}: {statistic}"))
+                plot_path = str(plot_null_vs_alternative(result, stem.with_suffix(".png"), f"{feature}: {statistic}",
+                                                         feature=feature, d=int(d), design=design.as_dict()))
             rows.append(
                 {
                     "feature": feature,
