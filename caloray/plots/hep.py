@@ -125,6 +125,7 @@ def comparison_figure(reference: hist.Hist, candidates: Mapping[str, hist.Hist],
         figure = Figure(figsize=(6.0, 5.5), dpi=100)
         FigureCanvasAgg(figure)
         main, ratio = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 1), "hspace": 0.05})
+        main.tick_params(which="both", labelbottom=False)
         draw_comparison(main, ratio, reference, candidates, xlabel=xlabel, unit=unit, log=log, density=density,
                         reference_label=reference_label)
         if title:
