@@ -29,6 +29,7 @@ def hep_style():
     """mplhep's ROOT style for the figures drawn inside (restores matplotlib's settings after)."""
     with matplotlib.rc_context(), matplotlib.style.context(mplhep.style.ROOT):
         matplotlib.rcParams["font.size"] = 12  # ROOT's 26 pt is for single full-page plots, not panel grids
+        matplotlib.rcParams["mathtext.fontset"] = "dejavusans"  # the style's custom math fonts are not installed
         yield
 
 

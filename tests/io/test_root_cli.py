@@ -7,6 +7,7 @@ import pytest
 
 from caloray.cli import main
 from caloray.io import write_showers
+from caloray.plots.histfile import read_histograms
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,14 @@ def test_validate_matches_hdf5(twins):
         results[name] = pq.read_table(folder / f"validate-{name}" / "results.parquet").to_pylist()
     columns = ("feature", "statistic", "d", "observed", "p_value", "sigma", "null_mean", "alt_mean")
     assert [[r[c] for c in columns] for r in results["h5"]] == [[r[c] for c in columns] for r in results["root"]]
+    # the comparison figures' histograms hold the same counts whichever file format the showers came from
+    for feature in ("total-energy", "layer-energies"):
+        saved = [read_histograms(folder / f"validate-{name}" / "figures" / f"{feature}.root")[0] for name in results]
+        assert saved[0].keys() == saved[1].keys()
+        for key in saved[0]:
+            np.testing.assert_array_equal(saved[0][key].values(flow=True), saved[1][key].values(flow=True))
+    total = read_histograms(folder / "validate-root" / "figures" / "total-energy.root")[0]["reference/0"]
+    assert total.sum(flow=True).value == 400
 
 
 def test_bad_root_input_exits_2_with_one_line(twins, capsys):
