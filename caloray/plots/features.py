@@ -19,13 +19,14 @@ from matplotlib.figure import Figure
 
 from caloray.features.maps import feature_columns
 from caloray.geometry import Geometry
-from caloray.plots.hep import axis_label, binning, draw_comparison, fill_histogram, hep_style
+from caloray.plots.hep import axis_label, binning, draw_comparison, draw_distribution, fill_histogram, hep_style
 from caloray.plots.histfile import save_figure
 
 
 @dataclass(frozen=True)
 class Panel:
-    """One quantity to compare: samples maps label → values (N,) in `unit`, the reference first.
+    """One quantity to compare: samples maps label → values (N,) in `unit`, the reference first (a panel with a
+    single sample shows its distribution alone, without a ratio panel).
 
     Energy-like (`log`) quantities get log-spaced bins over the positive values; zeros land in the underflow
     bin and the panel title gives each sample's zero fraction.
@@ -50,14 +51,20 @@ def comparison_grid(histograms: Mapping[str, hist.Hist], meta: Mapping[str, Any]
         outer = figure.add_gridspec(n_rows, n_cols, hspace=0.4, wspace=0.38, left=0.07, right=0.98,
                                     bottom=0.5 / height, top=1 - 1.0 / height)
         for spec, panel in zip(outer, panels, strict=False):
-            inner = spec.subgridspec(2, 1, height_ratios=(3, 1), hspace=0.05)
-            main = figure.add_subplot(inner[0])
-            ratio = figure.add_subplot(inner[1], sharex=main)
-            main.tick_params(which="both", labelbottom=False)
             labels = list(panel["histograms"])
-            draw_comparison(main, ratio, histograms[panel["histograms"][labels[0]]],
-                            {k: histograms[panel["histograms"][k]] for k in labels[1:]}, xlabel=panel["quantity"],
-                            unit=panel["unit"], log=panel["log"], density=True, reference_label=labels[0])
+            if len(labels) == 1:
+                main = figure.add_subplot(spec)
+                draw_distribution(main, histograms[panel["histograms"][labels[0]]], xlabel=panel["quantity"],
+                                  unit=panel["unit"], log=panel["log"], density=True)
+            else:
+                inner = spec.subgridspec(2, 1, height_ratios=(3, 1), hspace=0.05)
+                main = figure.add_subplot(inner[0])
+                ratio = figure.add_subplot(inner[1], sharex=main)
+                main.tick_params(which="both", labelbottom=False)
+                draw_comparison(main, ratio, histograms[panel["histograms"][labels[0]]],
+                                {k: histograms[panel["histograms"][k]] for k in labels[1:]},
+                                xlabel=panel["quantity"], unit=panel["unit"], log=panel["log"], density=True,
+                                reference_label=labels[0])
             title = [panel.get("title", "")]
             if any(panel.get("zero_fraction") or ()):
                 title.append("zero: " + ", ".join(f"{v:.0%}" for v in panel["zero_fraction"]))

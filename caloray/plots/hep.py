@@ -74,6 +74,26 @@ def _shape(h: hist.Hist, density: bool) -> tuple[np.ndarray, np.ndarray]:
     return values / scale, np.sqrt(variances) / scale
 
 
+def draw_distribution(axes: Axes, h: hist.Hist, *, xlabel: str, unit: str, log: bool = False, density: bool = True,
+                      label: str = "") -> None:
+    """One sample's histogram with its per-bin statistical errors (no reference to compare with)."""
+    edges = h.axes[0].edges
+    values, errors = _shape(h, density)
+    mplhep.histplot(values, edges, yerr=errors, ax=axes, histtype="step", color="C0",
+                    label=f"{label} ({int(h.values(flow=True).sum())})" if label else None)
+    if log:
+        axes.set_xscale("log")
+    positive = values[values > 0]
+    if positive.size and positive.max() / positive.min() > 100:
+        axes.set_yscale("log")
+    per = f" / {unit}" if unit else ""
+    axes.set_ylabel(f"fraction of showers{per}" if density else "showers / bin")
+    axes.set_xlabel(axis_label(xlabel, unit))
+    axes.set_xlim(edges[0], edges[-1])
+    if label:
+        axes.legend(fontsize="small", frameon=False)
+
+
 def draw_comparison(main: Axes, ratio: Axes, reference: hist.Hist, candidates: Mapping[str, hist.Hist], *,
                     xlabel: str, unit: str, log: bool = False, density: bool = True,
                     reference_label: str = "reference") -> None:

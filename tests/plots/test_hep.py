@@ -128,3 +128,19 @@ def test_feature_comparison_grid_has_units_and_ratio_panels(tmp_path):
     assert counts.sum() == 400 and counts[0] >= np.sum(reference[:, 0] <= 0)  # zeros: underflow of the log bins
     figure = replot(hists, meta)
     assert len(figure.axes) == 10 and figure.axes[1].get_xlabel() == "E_layer 0 [MeV]"
+
+
+def test_layer_energy_summary_panels_keep_every_shower(tmp_path):
+    from caloray.plots.summary import plot_layer_energies
+
+    rng = np.random.default_rng(6)
+    energies = rng.lognormal(6, 1.5, (300, 14)) * (rng.random((300, 14)) < 0.7)
+    png = plot_layer_energies(energies, tmp_path / "layers.png")
+    hists, meta = read_histograms(histogram_path(png))
+    assert [p["title"] for p in meta["panels"]][:2] == ["layer 0", "layer 1"] and len(meta["panels"]) == 12
+    last = meta["panels"][-1]
+    assert last["title"] == "layer 13" and last["zero_fraction"] == [pytest.approx(np.mean(energies[:, 13] <= 0))]
+    h = hists[last["histograms"]["showers"]]
+    assert h.values(flow=True).sum() == 300 and h.axes[0].label == "E_layer [GeV]"
+    np.testing.assert_array_equal(h.values(), np.histogram(energies[:, 13] / 1e3, h.axes[0].edges)[0])
+    assert len(replot(hists, meta).axes) == 12  # single-sample panels: no ratio axes
