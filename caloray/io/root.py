@@ -14,12 +14,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from caloray.errors import ShowerFileError
+from caloray.geometry import Geometry
 from caloray.io.paths import Location, as_location, is_url, open_binary, url_size
+
+if TYPE_CHECKING:  # hdf5 imports this module to dispatch .root files; the reverse import happens at call time
+    from caloray.io.hdf5 import ShowerFileInfo
 
 ROOT_SUFFIX = ".root"
 
@@ -116,7 +120,13 @@ def _native(dtype: np.dtype) -> np.dtype:
     return dtype.newbyteorder("=")
 
 
-def inspect_root_file(location: str | Path, geometry: Any = None, layout: RootLayout | None = None):
+def _as_native(values: np.ndarray) -> np.ndarray:
+    """ROOT stores big-endian numbers; callers (torch, Arrow) want the machine's byte order."""
+    return values.astype(_native(values.dtype), copy=False)
+
+
+def inspect_root_file(location: str | Path, geometry: Geometry | None = None,
+                      layout: RootLayout | None = None) -> ShowerFileInfo:
     """The `ShowerFileInfo` of a ROOT file: tree and branches checked as for HDF5 (no voxel data loaded)."""
     from caloray.io.hdf5 import ShowerFileInfo, check_geometry
 
@@ -178,12 +188,9 @@ def read_root_rows(location: str | Path, start: int = 0, stop: int | None = None
         except Exception as exc:  # damaged baskets surface as several uproot/zlib error types
             raise ShowerFileError(f"{where}: entries {start}:{stop} unreadable (truncated or corrupt): "
                                   f"{type(exc).__name__}: {exc}") from None
-    def native(values: np.ndarray) -> np.ndarray:
-        return values.astype(_native(values.dtype), copy=False)
-
-    showers = native(arrays[layout.showers])
-    energies = native(arrays[layout.energies]).reshape(-1)
+    showers = _as_native(arrays[layout.showers])
+    energies = _as_native(arrays[layout.energies]).reshape(-1)
     if validate:
         validate_energies(location, f"{tree_name}/{layout.energies}", energies, start)
         validate_energies(location, f"{tree_name}/{layout.showers}", showers, start)
-    return {SHOWERS_KEY: showers, ENERGY_KEY: energies, **{k: native(arrays[k]) for k in extra_keys}}
+    return {SHOWERS_KEY: showers, ENERGY_KEY: energies, **{k: _as_native(arrays[k]) for k in extra_keys}}
