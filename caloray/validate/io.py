@@ -81,8 +81,8 @@ def _p_text(p: float, sigma: float, n_null: int) -> str:
     reached the observed value, so the null resolves p no finer than that."""
     floor = 1.0 / (1 + n_null)
     if p <= floor * (1 + 1e-9):
-        return f"p ≤ {floor:.3g} (floor of {n_null} nulls), σ ≥ {significance(floor):.2f}"
-    return f"p = {p:.3g}  ({sigma:.2f} σ)"
+        return f"p ≤ {floor:.3g} (floor of {n_null} nulls)\nσ ≥ {significance(floor):.2f}"
+    return f"p = {p:.3g}\nσ = {sigma:.2f}"
 
 
 def null_vs_alternative_figure(null: hist.Hist, alt: hist.Hist, meta: Mapping[str, Any]) -> Figure:
@@ -91,7 +91,7 @@ def null_vs_alternative_figure(null: hist.Hist, alt: hist.Hist, meta: Mapping[st
     from caloray.plots.hep import hep_style
 
     with hep_style():
-        figure = Figure(figsize=(6.4, 4.8), dpi=100)
+        figure = Figure(figsize=(7.2, 5.0), dpi=100)
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()
         edges = null.axes[0].edges
@@ -107,14 +107,14 @@ def null_vs_alternative_figure(null: hist.Hist, alt: hist.Hist, meta: Mapping[st
                  f"d = {meta['d']}, batch size = {meta['batch_size']}"]
         if meta.get("n_slices") is not None and meta["statistic"] in SLICED:
             lines.append(f"slices = {meta['n_slices']}")
-        axes.text(0.98, 0.97, "\n".join(lines), transform=axes.transAxes, ha="right", va="top", fontsize=10,
+        axes.text(0.98, 0.97, "\n".join(lines), transform=axes.transAxes, ha="right", va="top", fontsize=9,
                   bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.7"})
         axes.set_xlabel(f"{meta['statistic']} statistic")  # its unit depends on the statistic and feature map
         axes.set_ylabel("replicates / bin")
         axes.set_title(meta.get("title") or meta["statistic"], fontsize="medium")
         axes.legend(fontsize=8, loc="upper left", frameon=False)
-        axes.set_ylim(0, axes.get_ylim()[1] * 1.35)  # room for the legend and the box
-        figure.tight_layout()
+        axes.set_ylim(0, axes.get_ylim()[1] * 1.6)  # room for the legend and the box above the histograms
+        figure.subplots_adjust(left=0.1, right=0.96, bottom=0.12, top=0.92)
     return figure
 
 

@@ -105,13 +105,13 @@ def test_null_vs_alternative_marks_observed_and_prints_the_test(tmp_path: Path):
     figure = replot(hists, meta)
     axes = figure.axes[0]
     text = axes.texts[0].get_text()
-    assert f"p = {result.p_value:.3g}" in text and "feature map: layer-energies" in text
+    assert f"p = {result.p_value:.3g}\nσ = {result.sigma:.2f}" in text and "feature map: layer-energies" in text
     assert "d = 5, batch size = 250" in text and "slices = 64" in text
     assert any(np.allclose(line.get_xdata(), result.observed) for line in axes.lines)
     far = summarize(rng.normal(size=99), rng.normal(10.0, 1.0, size=99), "mean-ks")
     png = plot_null_vs_alternative(far, tmp_path / "far.png", feature="total-energy", d=1, design=design)
     text = replot(*read_histograms(histogram_path(png))).axes[0].texts[0].get_text()
-    assert text.startswith("p ≤ 0.01 (floor of 99 nulls)") and "slices" not in text
+    assert text.startswith("p ≤ 0.01 (floor of 99 nulls)\nσ ≥ 2.33") and "slices" not in text
 
 
 def test_feature_comparison_grid_has_units_and_ratio_panels(tmp_path):
