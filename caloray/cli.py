@@ -64,12 +64,14 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _features(args: argparse.Namespace) -> int:
     from caloray.geometry import get_geometry
-    from caloray.io import expand_paths
+    from caloray.io import RootLayout, expand_paths
     from caloray.pipelines.features import compute_feature_files
     from caloray.runtime import init_ray
 
+    layout = RootLayout.parse(args.root_layout)
+    inputs = expand_paths(args.input)
     init_ray()
-    paths = compute_feature_files(expand_paths(args.input), get_geometry(args.geometry), Path(args.out))
+    paths = compute_feature_files(inputs, get_geometry(args.geometry), Path(args.out), layout)
     print(f"wrote {len(paths)} feature shard(s) to {args.out}")
     return 0
 
@@ -93,14 +95,15 @@ def _geometry(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     from caloray.geometry import get_geometry
-    from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
+    from caloray.io import RootLayout, expand_paths, inspect_shower_file, read_shower_rows
 
     geometry = get_geometry(args.geometry) if args.geometry else None
+    layout = RootLayout.parse(args.root_layout)
     for path in expand_paths(args.files):
-        info = inspect_shower_file(path, geometry)
+        info = inspect_shower_file(path, geometry, layout)
         if args.check_values:
             for start in range(0, info.n_showers, 10_000):
-                read_shower_rows(path, start, start + 10_000)
+                read_shower_rows(path, start, start + 10_000, layout=layout)
         print(f"{path}: {info.n_showers} showers × {info.n_voxels} voxels ({info.showers_dtype}), "
               f"geometry={info.geometry}, extra={list(info.per_row_keys)}")
     return 0
@@ -177,6 +180,7 @@ def _validate(args: argparse.Namespace) -> int:
         "geometry": args.geometry, "out": args.out, "features": args.features, "statistics": args.stats,
         "batch_sizes": args.batch_size, "n_iter": args.n_iter, "n_slices": args.n_slices, "seed": args.seed,
         "mode": args.mode, "max_rows": args.max_rows, "alpha": args.alpha, "max_auc": args.max_auc,
+        "root_layout": args.root_layout,
     }
     config = from_dict(ValidationConfig, {**base, **{k: v for k, v in flags.items() if v is not None}},
                        where="validate")
@@ -195,6 +199,12 @@ def _amplification(args: argparse.Namespace) -> int:
     result = run_amplification(config, args.out or DEFAULT_OUT)
     print(result.paths["table"].read_text())
     return 0
+
+
+def _root_layout_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root-layout", metavar="TREE[:ENERGIES[:SHOWERS]]",
+                   help="ROOT inputs: TTree and branch names of the incident energies (MeV) and the fixed-size "
+                   "showers array (default: the only TTree, branches incident_energies and showers)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,9 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("features", help="compute high-level features of shower files (Parquet)",
                        description="Layer energies, totals, E_dep/E_inc, centroids and widths, hit counts.")
-    p.add_argument("--input", nargs="+", required=True, help="files, folders or glob patterns")
+    p.add_argument("--input", nargs="+", required=True,
+                   help="HDF5 or ROOT files, folders, glob patterns or fsspec URLs (s3://…, file://…)")
     p.add_argument("--geometry", required=True)
     p.add_argument("--out", required=True)
+    _root_layout_flag(p)
     p.set_defaults(handler=_features)
 
     p = sub.add_parser("geometry", help="describe a geometry or export it as binning XML")
@@ -243,9 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_geometry)
 
     p = sub.add_parser("inspect", help="validate shower files and print their structure")
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="+", help="HDF5 or ROOT files, folders, glob patterns or fsspec URLs")
     p.add_argument("--geometry", help="check the voxel count against this geometry")
     p.add_argument("--check-values", action="store_true", help="also scan for NaN/inf/negative energies")
+    _root_layout_flag(p)
     p.set_defaults(handler=_inspect)
     p = sub.add_parser("train", help="train an ensemble on Ray Train, tracked in MLflow",
                        description="Train K members of a surrogate (YAML TrainConfig) concurrently on Ray Train, "
@@ -310,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, help="family-wise level of the PASS/FAIL line (Bonferroni over the tests)")
     p.add_argument("--config", help="YAML with ValidationConfig fields (flags override it)")
     p.add_argument("--out", help="output folder")
+    _root_layout_flag(p)
     p.set_defaults(handler=_validate)
     p = sub.add_parser("amplification", help="the camel-back amplification study with flows and flow ensembles",
                        description="Quantile MSE vs generated events for 10/20/50 quantiles, the 5-parameter fit "

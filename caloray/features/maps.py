@@ -11,6 +11,7 @@ from caloray.features.highlevel import (
     centroids_and_widths,
     layer_centroids_and_widths,
     layer_energies,
+    shower_axes,
     total_energy,
 )
 from caloray.geometry import DS2_COARSE_CHOICES, Geometry
@@ -99,3 +100,28 @@ def feature_map(name: str) -> FeatureMap:
     if name not in FEATURE_MAPS:
         raise KeyError(f"unknown feature map {name!r}; choose from {', '.join(FEATURE_MAPS)}")
     return FEATURE_MAPS[name]
+
+
+#: Units of the shower-moment axes (`shower_axes`): the per-voxel positions they are weighted over.
+_AXIS_UNITS = {"r": "mm", "alpha": "rad", "eta": "mm", "phi": "mm", "z": "layer"}
+
+
+def feature_columns(name: str, d: int, geometry: Geometry) -> list[tuple[str, str, bool]]:
+    """(quantity, unit, energy-like) of each of the d columns of feature map `name` on `geometry`.
+
+    Energy-like columns are non-negative deposits in MeV that span decades (drawn on log axes).
+    """
+    if name == "total-energy":
+        return [("E_total", "MeV", True)]
+    if name == "layer-energies":
+        return [(f"E_layer {i}", "MeV", True) for i in range(d)]
+    if name == "shower-shape":
+        axes = sorted(f"{kind}_{axis}" for kind in ("centroid", "width") for axis in shower_axes(geometry))
+        return [(key.replace("_", " "), _AXIS_UNITS[key.split("_")[1]], False) for key in axes]
+    if name == "calochallenge":
+        n = d // 5
+        moments = [(f"{k.replace('_', ' ')} {i}", "mm", False) for k in ("centroid_eta", "centroid_phi",
+                                                                            "width_eta", "width_phi")
+                   for i in range(n)]
+        return [(f"E_layer {i}", "MeV", True) for i in range(n)] + moments
+    return [(f"{name} {i}", "MeV", True) for i in range(d)]  # voxels and coarse voxels: energies in MeV

@@ -30,6 +30,7 @@ from caloray.generate.pipeline import WorkerSpec, worker_device
 from caloray.geometry import BUILTIN, Geometry, get_geometry, read_binning_xml
 from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
 from caloray.pipelines.validate import validate_arrays
+from caloray.plots.features import plot_feature_comparisons
 from caloray.tables import format_table
 from caloray.validate import format_p, format_sigma
 from caloray.validate.summary import p_floor
@@ -243,6 +244,7 @@ def run_validation(settings: ValidationSettings, spec: WorkerSpec, geometry: Geo
     n_ref = len(next(iter(ref_features.values())))
     batch = max(2, min(settings.n, n_ref // 2 if n_ref >= 4 else n_ref))
     features = {n: (ref_features[n], generated[n]) for n in settings.features}
+    plot_feature_comparisons(features, geometry, folder / "figures", labels=("reference", "generated"))
     table = validate_arrays(features, settings.statistics, [batch], n_iter=settings.n_iter, seed=settings.seed,
                             mode="bootstrap", backend="local", out_dir=folder / "tests")
     threshold = settings.alpha / (len(settings.features) * len(settings.statistics))
@@ -261,4 +263,5 @@ def run_validation(settings: ValidationSettings, spec: WorkerSpec, geometry: Geo
     pq.write_table(table, folder / "results.parquet")
     pacsv.write_csv(table, folder / "results.csv")
     return ValidationOutcome(passed, settings.alpha, threshold, rows, [str(p) for p in reference], n_ref, settings.n,
-                             folder, [folder / "summary.txt", folder / "results.csv", folder / "tests"])
+                             folder, [folder / "summary.txt", folder / "results.csv", folder / "tests",
+                                      folder / "figures"])

@@ -1,4 +1,5 @@
-"""Shower files: CaloChallenge HDF5 read/write with validation, Ray Data reader and shard writers."""
+"""Shower files: CaloChallenge HDF5 and ROOT (local or fsspec URLs) read with validation, HDF5 write, Ray Data
+reader and shard writers."""
 
 from caloray.io.hdf5 import (
     ENERGY_KEY,
@@ -9,16 +10,19 @@ from caloray.io.hdf5 import (
     read_shower_rows,
     write_showers,
 )
-from caloray.io.paths import expand_paths
+from caloray.io.paths import expand_paths, is_url
 from caloray.io.raydata import ShowerDatasource, preserved_order, read_showers, write_dataset
+from caloray.io.root import RootLayout
 
 __all__ = [
     "ENERGY_KEY",
     "SHOWERS_KEY",
+    "RootLayout",
     "ShowerDatasource",
     "ShowerFileInfo",
     "expand_paths",
     "inspect_shower_file",
+    "is_url",
     "preserved_order",
     "read_shower_file",
     "read_shower_rows",

@@ -2,13 +2,16 @@
 
 Layout: `incident_energies` (N, 1) MeV and `showers` (N, n_voxels) MeV per voxel (float32 or float64).
 Other datasets and file attributes are kept when copying; caloray adds a `geometry` attribute.
+Inputs are local paths or fsspec URLs (`s3://…`, `file://…`); `.root` files are read through `caloray.io.root`
+with the same checks and errors, so every reader of shower files takes ROOT input too.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,8 @@ import numpy as np
 
 from caloray.errors import ShowerFileError
 from caloray.geometry import Geometry
+from caloray.io.paths import Location, as_location, is_url, open_binary, url_size
+from caloray.io.root import RootLayout, inspect_root_file, is_root_file, read_root_rows
 
 SHOWERS_KEY = "showers"
 ENERGY_KEY = "incident_energies"
@@ -27,7 +32,7 @@ ENERGY_KEY = "incident_energies"
 class ShowerFileInfo:
     """Structure of a validated shower file (no voxel data loaded)."""
 
-    path: Path
+    path: Location
     n_showers: int
     n_voxels: int
     showers_dtype: np.dtype
@@ -51,20 +56,52 @@ def _attr(value: Any) -> Any:
     return value
 
 
-def _open(path: Path) -> h5py.File:
-    if not path.exists():
+@contextmanager
+def _open(path: Location) -> Iterator[h5py.File]:
+    """The HDF5 file at a local path, or at an fsspec URL through a file object (h5py reads from one)."""
+    if is_url(path):
+        size = url_size(str(path))
+    elif not Path(path).exists():
         raise ShowerFileError(f"{path}: file not found")
-    if path.stat().st_size == 0:
+    else:
+        size = Path(path).stat().st_size
+    if size == 0:
         raise ShowerFileError(f"{path}: file is empty (0 bytes)")
+    handle = open_binary(str(path)) if is_url(path) else None
     try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        raise ShowerFileError(f"{path}: not a readable HDF5 file (truncated or corrupt): {exc}") from None
+        try:
+            f = h5py.File(handle if handle is not None else path, "r")
+        except OSError as exc:
+            raise ShowerFileError(f"{path}: not a readable HDF5 file (truncated or corrupt): {exc}") from None
+        with f:
+            yield f
+    finally:
+        if handle is not None:
+            handle.close()
 
 
-def inspect_shower_file(path: str | Path, geometry: Geometry | None = None) -> ShowerFileInfo:
-    """Check keys, ranks, lengths and (optionally) the voxel count against `geometry`."""
-    path = Path(path)
+def check_geometry(info: ShowerFileInfo, geometry: Geometry | None, key: str = SHOWERS_KEY) -> None:
+    """Raise if the file's voxel count or its `geometry` attribute disagrees with `geometry`."""
+    if geometry is None:
+        return
+    if info.n_voxels != geometry.n_voxels:
+        raise ShowerFileError(
+            f"{info.path}: {key!r} has {info.n_voxels} voxels per shower, geometry "
+            f"{geometry.name!r} has {geometry.n_voxels}"
+        )
+    if info.geometry is not None and info.geometry != geometry.name:
+        raise ShowerFileError(f"{info.path}: attribute 'geometry' is {info.geometry!r}, expected {geometry.name!r}")
+
+
+def inspect_shower_file(path: str | Path, geometry: Geometry | None = None,
+                        layout: RootLayout | None = None) -> ShowerFileInfo:
+    """Check keys, ranks, lengths and (optionally) the voxel count against `geometry`.
+
+    `path` is a local path or an fsspec URL; `.root` files are checked by `inspect_root_file` with `layout`.
+    """
+    if is_root_file(path):
+        return inspect_root_file(path, geometry, layout)
+    path = as_location(path)
     with _open(path) as f:
         for key in (ENERGY_KEY, SHOWERS_KEY):
             if key not in f:
@@ -86,25 +123,17 @@ def inspect_shower_file(path: str | Path, geometry: Geometry | None = None) -> S
         for key, ds in ((SHOWERS_KEY, showers), (ENERGY_KEY, energies)):
             if ds.dtype.kind != "f":
                 raise ShowerFileError(f"{path}: {key!r} has dtype {ds.dtype}, expected floating point")
-        if geometry is not None and showers.shape[1] != geometry.n_voxels:
-            raise ShowerFileError(
-                f"{path}: {SHOWERS_KEY!r} has {showers.shape[1]} voxels per shower, geometry "
-                f"{geometry.name!r} has {geometry.n_voxels}"
-            )
         attrs = {k: _attr(v) for k, v in f.attrs.items()}
-        file_geometry = attrs.get("geometry")
-        if geometry is not None and file_geometry is not None and file_geometry != geometry.name:
-            raise ShowerFileError(
-                f"{path}: attribute 'geometry' is {file_geometry!r}, expected {geometry.name!r}"
-            )
         per_row = tuple(
             k for k in f if k not in (SHOWERS_KEY, ENERGY_KEY)
             and isinstance(f[k], h5py.Dataset) and f[k].ndim >= 1 and f[k].shape[0] == n
         )
-        return ShowerFileInfo(path, n, showers.shape[1], showers.dtype, energies.dtype, attrs, per_row)
+        info = ShowerFileInfo(path, n, showers.shape[1], showers.dtype, energies.dtype, attrs, per_row)
+    check_geometry(info, geometry)
+    return info
 
 
-def validate_energies(path: Path | str, key: str, values: np.ndarray, row_offset: int = 0) -> None:
+def validate_energies(path: Location, key: str, values: np.ndarray, row_offset: int = 0) -> None:
     """Raise naming file, key and first bad row if `values` hold NaN, ±inf or negative energies."""
     finite = np.isfinite(values)
     if not finite.all():
@@ -123,12 +152,16 @@ def read_shower_rows(
     *,
     extra_keys: tuple[str, ...] = (),
     validate: bool = True,
+    layout: RootLayout | None = None,
 ) -> dict[str, np.ndarray]:
     """Rows [start, stop) as {"showers": (n, V), "incident_energies": (n,), **extra_keys}.
 
-    Dtypes are those stored in the file, so a read → write round trip is bit-exact.
+    Dtypes are those stored in the file, so a read → write round trip is bit-exact. `.root` files are read by
+    `read_root_rows` with `layout` (branch names → these keys).
     """
-    path = Path(path)
+    if is_root_file(path):
+        return read_root_rows(path, start, stop, extra_keys=extra_keys, validate=validate, layout=layout)
+    path = as_location(path)
     with _open(path) as f:
         try:
             showers = f[SHOWERS_KEY][start:stop]
@@ -144,10 +177,11 @@ def read_shower_rows(
     return {SHOWERS_KEY: showers, ENERGY_KEY: energies, **extra}
 
 
-def read_shower_file(path: str | Path, geometry: Geometry | None = None) -> dict[str, np.ndarray]:
+def read_shower_file(path: str | Path, geometry: Geometry | None = None,
+                     layout: RootLayout | None = None) -> dict[str, np.ndarray]:
     """The whole file (validated); use the Ray reader for files that do not fit in memory."""
-    inspect_shower_file(path, geometry)
-    return read_shower_rows(path)
+    inspect_shower_file(path, geometry, layout)
+    return read_shower_rows(path, layout=layout)
 
 
 def _json_safe(value: Any) -> Any:

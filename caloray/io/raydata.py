@@ -1,6 +1,7 @@
-"""Ray Data ⇄ shower files: a sharded HDF5 reader and atomic HDF5/Parquet shard writers.
+"""Ray Data ⇄ shower files: a sharded HDF5/ROOT reader and atomic HDF5/Parquet shard writers.
 
-The reader splits each file into row ranges, one read task per range, each yielding Arrow blocks of
+The reader takes local paths and fsspec URLs, HDF5 and ROOT files (`caloray.io.root`), and splits each file
+into row ranges, one read task per range, each yielding Arrow blocks of
 at most `rows_per_block` rows (tensor column "showers", column "incident_energies", optional
 "source_file"/"source_row" provenance and extra per-row datasets); no task ever loads a whole file.
 """
@@ -32,7 +33,8 @@ from caloray.io.hdf5 import (
     read_shower_rows,
     write_showers,
 )
-from caloray.io.paths import expand_paths
+from caloray.io.paths import Location, expand_paths, file_name
+from caloray.io.root import RootLayout
 
 SOURCE_FILE = "source_file"
 SOURCE_ROW = "source_row"
@@ -44,7 +46,10 @@ def _row_ranges(info: ShowerFileInfo, n_ranges: int) -> list[tuple[int, int]]:
 
 
 class ShowerDatasource(Datasource):
-    """Row-range sharded reader over one or many CaloChallenge HDF5 files."""
+    """Row-range sharded reader over one or many CaloChallenge HDF5 or ROOT files, local or at fsspec URLs.
+
+    `layout` maps ROOT tree and branch names onto the CaloChallenge keys (ignored for HDF5 files).
+    """
 
     def __init__(
         self,
@@ -54,12 +59,13 @@ class ShowerDatasource(Datasource):
         rows_per_block: int = 4096,
         extra_keys: tuple[str, ...] = (),
         provenance: bool = False,
+        layout: RootLayout | None = None,
     ) -> None:
         super().__init__()
-        self.files = [inspect_shower_file(p, geometry) for p in expand_paths(paths)]
+        self.files = [inspect_shower_file(p, geometry, layout) for p in expand_paths(paths)]
         widths = {info.n_voxels for info in self.files}
         if len(widths) > 1:
-            detail = ", ".join(f"{i.path.name}: {i.n_voxels}" for i in self.files)
+            detail = ", ".join(f"{file_name(i.path)}: {i.n_voxels}" for i in self.files)
             raise ShowerFileError(f"input files disagree on voxels per shower ({detail})")
         for info in self.files:
             missing = [k for k in extra_keys if k not in info.per_row_keys]
@@ -68,6 +74,7 @@ class ShowerDatasource(Datasource):
         self.rows_per_block = rows_per_block
         self.extra_keys = extra_keys
         self.provenance = provenance
+        self.layout = layout
 
     @property
     def n_showers(self) -> int:
@@ -94,13 +101,14 @@ class ShowerDatasource(Datasource):
                                       per_task_row_limit=per_task_row_limit))
         return tasks
 
-    def _reader(self, path: Path, start: int, stop: int):
+    def _reader(self, path: Location, start: int, stop: int):
         rows_per_block, extra_keys, provenance = self.rows_per_block, self.extra_keys, self.provenance
+        layout = self.layout
 
         def read() -> Iterable[Block]:
             for lo in range(start, stop, rows_per_block):
                 hi = min(stop, lo + rows_per_block)
-                batch = read_shower_rows(path, lo, hi, extra_keys=extra_keys)
+                batch = read_shower_rows(path, lo, hi, extra_keys=extra_keys, layout=layout)
                 if provenance:
                     batch[SOURCE_FILE] = np.full(hi - lo, str(path))
                     batch[SOURCE_ROW] = np.arange(lo, hi, dtype=np.int64)
@@ -118,15 +126,18 @@ def read_showers(
     provenance: bool = False,
     override_num_blocks: int | None = None,
     concurrency: int | None = None,
+    layout: RootLayout | None = None,
 ) -> ray.data.Dataset:
     """A Ray Dataset over shower files with columns "showers" (V,) and "incident_energies" (MeV).
+
+    `paths`: local files, folders, globs or fsspec URLs of HDF5 or ROOT files (`layout`: the ROOT branch mapping).
 
     Files are validated up front (keys, ranks, voxel count vs `geometry`); values (NaN, inf,
     negative energies) are validated inside the read tasks, and errors name file, key and row.
     `concurrency` caps the read tasks running at once (None: as many as the cluster allows).
     """
     source = ShowerDatasource(paths, geometry=geometry, rows_per_block=rows_per_block,
-                              extra_keys=extra_keys, provenance=provenance)
+                              extra_keys=extra_keys, provenance=provenance, layout=layout)
     return ray.data.read_datasource(source, override_num_blocks=override_num_blocks, concurrency=concurrency)
 
 

@@ -11,7 +11,7 @@ import ray
 
 from caloray.features import compute_features
 from caloray.geometry import Geometry
-from caloray.io import read_showers, write_dataset
+from caloray.io import RootLayout, read_showers, write_dataset
 
 
 class _FeatureMap:
@@ -29,9 +29,11 @@ def features_dataset(ds: ray.data.Dataset, geometry: Geometry, batch_size: int =
     return ds.map_batches(_FeatureMap(geometry), batch_size=batch_size, batch_format="numpy")
 
 
-def compute_feature_files(inputs: list[Path] | Path, geometry: Geometry, out_dir: Path) -> list[Path]:
-    """Read shower files with Ray, compute features, write `features-*.parquet` shards in order."""
-    ds = features_dataset(read_showers(inputs, geometry=geometry), geometry)
+def compute_feature_files(inputs: list[Path | str] | Path | str, geometry: Geometry, out_dir: Path,
+                          layout: RootLayout | None = None) -> list[Path]:
+    """Read shower files (HDF5 or ROOT, local or URLs) with Ray, compute features, write `features-*.parquet`
+    shards in order; `layout` maps ROOT branches onto the CaloChallenge keys."""
+    ds = features_dataset(read_showers(inputs, geometry=geometry, layout=layout), geometry)
     return write_dataset(ds, out_dir, fmt="parquet", prefix="features", attrs={"geometry": geometry.name})
 
 

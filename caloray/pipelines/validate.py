@@ -23,7 +23,8 @@ import ray
 from caloray.errors import ConfigError
 from caloray.features.maps import feature_map
 from caloray.geometry import Geometry, get_geometry
-from caloray.io import preserved_order, read_showers
+from caloray.io import RootLayout, preserved_order, read_showers
+from caloray.plots.features import plot_feature_comparisons
 from caloray.provenance import write_provenance
 from caloray.stats.classifier import ClassifierConfig
 from caloray.tables import format_table
@@ -66,6 +67,7 @@ class ValidationConfig:
     tracking_uri: str | None = None
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     max_auc: float | None = None
+    root_layout: str | None = None  # ROOT inputs: TREE[:ENERGY_BRANCH[:SHOWERS_BRANCH]] (caloray.io.RootLayout)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -84,12 +86,13 @@ class _FeatureBatch:
                 for name in self.names}
 
 
-def file_features(paths: list[str], geometry: Geometry, names: list[str], max_rows: int) -> dict[str, np.ndarray]:
+def file_features(paths: list[str], geometry: Geometry, names: list[str], max_rows: int,
+                  layout: RootLayout | None = None) -> dict[str, np.ndarray]:
     """Feature matrices (N, d) of the first `max_rows` showers of `paths` in file order, computed in Ray Data
     tasks. The order is fixed (preserve_order), so replicate row indices, hence p-values, are reproducible."""
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     with preserved_order():
-        ds = read_showers(paths, geometry=geometry).limit(max_rows)
+        ds = read_showers(paths, geometry=geometry, layout=layout).limit(max_rows)
         ds = ds.map_batches(_FeatureBatch(geometry, names), batch_size=2048, batch_format="numpy")
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for name in names:
@@ -185,13 +188,19 @@ def failed_gates(table: pa.Table) -> list[str]:
 
 
 def validate_files(config: ValidationConfig) -> pa.Table:
-    """Run the configured validation; writes `results.parquet`, `results.csv`, `summary.txt`, plots, MLflow."""
+    """Run the configured validation; writes `results.parquet`, `results.csv`, `summary.txt`, plots, MLflow.
+
+    Plots: `figures/<feature>.png` (reference vs candidate marginals with ratio panels) and
+    `tests/…/<feature>__<statistic>.png` (null vs alternative), each with its histograms in a `.root` beside it.
+    """
     geometry = get_geometry(config.geometry)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    reference = file_features(config.reference, geometry, config.features, config.max_rows)
-    candidate = file_features(config.candidate, geometry, config.features, config.max_rows)
+    layout = RootLayout.parse(config.root_layout)
+    reference = file_features(config.reference, geometry, config.features, config.max_rows, layout)
+    candidate = file_features(config.candidate, geometry, config.features, config.max_rows, layout)
     features = {name: (reference[name], candidate[name]) for name in config.features}
+    plot_feature_comparisons(features, geometry, out / "figures")
     backend = config.backend if ray.is_initialized() else "local"
     table = validate_arrays(features, config.statistics, config.batch_sizes, n_iter=config.n_iter,
                             n_slices=config.n_slices, seed=config.seed, mode=config.mode, backend=backend,
@@ -231,5 +240,6 @@ def validate_files(config: ValidationConfig) -> pa.Table:
     params = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("reference", "candidate")}
     params |= {"n_reference_files": len(config.reference), "n_candidate_files": len(config.candidate)}
     log_report(out, config.experiment, "validate", params=params, metrics=metrics, tracking_uri=config.tracking_uri,
-               artifacts=[out / "tests", out / "summary.txt", out / "results.csv", out / "provenance.json"])
+               artifacts=[out / "tests", out / "figures", out / "summary.txt", out / "results.csv",
+                          out / "provenance.json"])
     return table

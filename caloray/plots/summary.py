@@ -21,25 +21,16 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 
 def plot_layer_energies(layer_energies_mev: np.ndarray, path: Path, title: str = "") -> Path:
-    """One log-x histogram panel per layer of the layer energies in GeV."""
+    """One log-x histogram panel per layer (at most 12, evenly spread) of the layer energies in GeV, with per-bin
+    statistical errors; zero-energy showers sit in the underflow bin, their fraction in each panel's title.
+    The histograms go to a `.root` file beside the PNG."""
+    from caloray.plots.features import Panel, plot_comparison_grid
+
     n_layers = layer_energies_mev.shape[1]
     shown = range(n_layers) if n_layers <= 12 else np.linspace(0, n_layers - 1, 12).round().astype(int)
-    n_cols = 4 if len(shown) > 6 else 3
-    n_rows = int(np.ceil(len(shown) / n_cols))
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.6 * n_rows), squeeze=False)
-    for ax, layer in zip(axes.flat, shown, strict=False):
-        values = layer_energies_mev[:, layer] / 1e3
-        positive = values[values > 0]
-        if positive.size:
-            bins = np.geomspace(max(positive.min(), 1e-6), positive.max() * 1.01, 50)
-            ax.hist(positive, bins=bins, histtype="step", color="C0")
-            ax.set_xscale("log")
-        ax.set_title(f"layer {layer}  (zero: {np.mean(values <= 0):.0%})", fontsize=9)
-        ax.set_xlabel("E_layer [GeV]", fontsize=8)
-    for ax in list(axes.flat)[len(shown):]:
-        ax.axis("off")
-    fig.suptitle(title or "layer energies")
-    return _save(fig, path)
+    panels = [Panel("E_layer", "GeV", {"showers": layer_energies_mev[:, layer] / 1e3}, log=True,
+                    title=f"layer {layer}") for layer in shown]
+    return plot_comparison_grid(panels, path, title=title or "layer energies", n_cols=4 if len(panels) > 6 else 3)
 
 
 def plot_response(incident_energies_mev: np.ndarray, response: np.ndarray, path: Path, title: str = "") -> Path:

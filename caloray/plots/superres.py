@@ -16,11 +16,10 @@ import numpy as np
 from matplotlib.colors import LogNorm
 
 from caloray.features.highlevel import centroids_and_widths, weighted_moments
+from caloray.features.maps import feature_columns
 from caloray.geometry import Geometry
+from caloray.plots.features import Panel, plot_comparison_grid
 from caloray.plots.summary import _save
-
-#: Colours of the samples: the reference is filled, every other sample a step line.
-_COLOURS = {"reference": "C0", "strict": "C1", "oracle": "C2"}
 
 
 def layer_radial_moments(showers: np.ndarray, geometry: Geometry, layer_index: int) -> dict[str, np.ndarray]:
@@ -31,59 +30,32 @@ def layer_radial_moments(showers: np.ndarray, geometry: Geometry, layer_index: i
     return {"energy": part.sum(axis=1), "centroid": centroid, "width": width}
 
 
-def _hist(ax: plt.Axes, samples: Mapping[str, np.ndarray], log: bool) -> None:
-    finite = {k: v[np.isfinite(v)] for k, v in samples.items()}
-    values = {k: (v[v > 0] if log else v) for k, v in finite.items()}
-    pooled = np.concatenate([v for v in values.values() if v.size] or [np.zeros(0)])
-    if pooled.size == 0:
-        ax.text(0.5, 0.5, "no energy", ha="center", va="center", transform=ax.transAxes)
-        return
-    lo, hi = np.quantile(pooled, [0.001, 0.999])
-    if log:
-        bins = np.geomspace(max(lo, 1e-9), max(hi, lo * 1.01, 1e-9 * 1.01), 40)
-        ax.set_xscale("log")
-    else:
-        bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 40)
-    for label, v in values.items():
-        colour = _COLOURS.get(label, None)
-        if label == "reference":
-            ax.hist(v, bins=bins, density=True, color=colour, alpha=0.35, label=label)
-        else:
-            ax.hist(v, bins=bins, density=True, histtype="step", color=colour, lw=1.4, label=label)
-
-
 def plot_layer_distributions(samples: Mapping[str, np.ndarray], geometry: Geometry, layers: Sequence[int],
                              path: Path) -> Path:
-    """Layer energy, radial centroid and radial width of the given 1-based `layers`, one column per layer.
+    """Layer energy, radial centroid and radial width of the given 1-based `layers`, one column per layer, each
+    against the reference with a ratio panel (histograms in a `.root` beside the PNG).
 
-    `samples` maps a label ("reference", "strict", "oracle", …) to showers (N, n_voxels) MeV.
+    `samples` maps a label ("reference", "strict", "oracle", …) to showers (N, n_voxels) MeV, the reference first.
     """
-    fig, axes = plt.subplots(3, len(layers), figsize=(3.3 * len(layers), 8.0), squeeze=False)
-    rows = (("energy", "E_layer [GeV]", True), ("centroid", "radial centroid [mm]", False),
-            ("width", "radial width [mm]", False))
-    for col, layer in enumerate(layers):
-        moments = {k: layer_radial_moments(v, geometry, int(layer) - 1) for k, v in samples.items()}
-        for row, (key, label, log) in enumerate(rows):
-            ax = axes[row, col]
-            scale = 1e-3 if key == "energy" else 1.0
-            _hist(ax, {k: m[key] * scale for k, m in moments.items()}, log)
-            ax.set_xlabel(label, fontsize=8)
-            if row == 0:
-                ax.set_title(f"layer {layer} (index {int(layer) - 1})", fontsize=9)
-    axes[0, 0].legend(fontsize=7)
-    return _save(fig, path)
+    rows = (("energy", "E_layer", "GeV", True), ("centroid", "radial centroid", "mm", False),
+            ("width", "radial width", "mm", False))
+    moments = {layer: {k: layer_radial_moments(v, geometry, int(layer) - 1) for k, v in samples.items()}
+               for layer in layers}
+    panels = [Panel(quantity, unit, {k: m[key] * (1e-3 if key == "energy" else 1.0)
+                                     for k, m in moments[layer].items()},
+                    log=log, title=f"layer {layer} (index {int(layer) - 1})")
+              for key, quantity, unit, log in rows for layer in layers]
+    return plot_comparison_grid(panels, path, title=f"{geometry.name} layer distributions", n_cols=len(layers))
 
 
 def plot_shower_shapes(samples: Mapping[str, np.ndarray], geometry: Geometry, path: Path) -> Path:
-    """Whole-shower centroids and RMS widths in r, α and z (thesis Eq. 4.6–4.7, Fig. 4.12)."""
+    """Whole-shower centroids and RMS widths in r, α and z (thesis Eq. 4.6–4.7, Fig. 4.12), with ratio panels."""
     moments = {k: centroids_and_widths(v, geometry) for k, v in samples.items()}
-    names = sorted(next(iter(moments.values())))
-    fig, axes = plt.subplots(2, 3, figsize=(10.5, 5.8), squeeze=False)
-    for ax, name in zip(axes.flat, sorted(names, key=lambda n: (not n.startswith("centroid"), n)), strict=False):
-        _hist(ax, {k: m[name] for k, m in moments.items()}, log=False)
-        ax.set_xlabel(name, fontsize=8)
-    axes[0, 0].legend(fontsize=7)
-    return _save(fig, path)
+    columns = feature_columns("shower-shape", 6, geometry)
+    names = sorted(next(iter(moments.values())))  # the order of `feature_columns`
+    order = sorted(range(len(names)), key=lambda i: (not names[i].startswith("centroid"), names[i]))
+    panels = [Panel(columns[i][0], columns[i][1], {k: m[names[i]] for k, m in moments.items()}) for i in order]
+    return plot_comparison_grid(panels, path, title=f"{geometry.name} shower shapes", n_cols=3)
 
 
 def plot_pvalue_heatmap(rows: Sequence[Mapping], variant: str, path: Path, alpha: float = 0.05) -> Path:

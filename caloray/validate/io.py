@@ -1,7 +1,7 @@
-"""Write test results: replicate arrays to Parquet, a null-vs-alternative histogram and the classifier metric's
-calibration curve to PNG.
+"""Write test results: replicate arrays to Parquet, a null-vs-alternative histogram (+ ROOT histograms) and the
+classifier metric's calibration curve to PNG.
 
-Both are written to a temporary name in the target folder and renamed, so readers never see a
+All are written to a temporary name in the target folder and renamed, so readers never see a
 half-written file.
 """
 
@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import hist
+import mplhep
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,11 +23,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from caloray.stats.classifier import ClassifierResult
-from caloray.validate.summary import TestResult, format_p, format_sigma
+from caloray.validate.summary import TestResult, significance
 
 #: Null quantiles drawn as vertical lines on the histogram.
 NULL_QUANTILES: tuple[float, ...] = (0.68, 0.95, 0.99)
 METADATA_KEY = b"caloray.validate"
+#: Statistics that average over random directions (their figure prints the number of slices).
+SLICED = frozenset({"sks", "swd"})
 
 
 def _temporary_sibling(path: Path) -> Path:
@@ -75,33 +80,83 @@ def read_replicates_parquet(path: str | Path) -> tuple[np.ndarray, np.ndarray, d
     return table["null"].to_numpy(), table["alt"].to_numpy(), json.loads(raw)
 
 
-def _p_title(result: TestResult) -> str:
-    if result.test is None:
-        return f"{result.statistic}: median_p = {result.median_p:.3g} (summary)"
-    test, relation = result.test, "" if result.test.at_floor else "= "
-    return f"{result.statistic}: p {relation}{format_p(test.p_value, test.at_floor)} (σ {relation}" \
-           f"{format_sigma(test.sigma, test.at_floor)})"
+def _p_text(p: float, sigma: float, n_null: int) -> str:
+    """'p = …, … σ', or a bound when p sits at the empirical floor 1 / (1 + n_null) (spec §2): no null replicate
+    reached the observed value, so the null resolves p no finer than that."""
+    floor = 1.0 / (1 + n_null)
+    if p <= floor * (1 + 1e-9):
+        return f"p ≤ {floor:.3g} (floor of {n_null} nulls)\nσ ≥ {significance(floor):.2f}"
+    return f"p = {p:.3g}\nσ = {sigma:.2f}"
 
 
-def plot_null_vs_alternative(result: TestResult, path: str | Path, title: str = "", bins: int = 50) -> Path:
-    """Histogram of null and alternative replicates with the null's 68/95/99% quantiles, as a PNG."""
-    figure = Figure(figsize=(6.0, 4.0), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+def _shown_test(result: TestResult) -> dict[str, Any]:
+    """The p-value the figure prints: the calibrated test's (the one that gates) against its own permutation null
+    when it was run, else the thesis summary median_p against the replicate null (labelled as a summary)."""
+    if result.test is not None:
+        test = result.test
+        return {"p_value": test.p_value, "sigma": test.sigma, "n_null": int(test.null.size),
+                "test_statistic": test.statistic_value, "p_label": "calibrated test", "median_p": result.median_p}
+    return {"p_value": result.median_p, "sigma": result.median_sigma, "n_null": int(result.null.size),
+            "p_label": "median_p (summary, not a test)", "median_p": result.median_p}
+
+
+def null_vs_alternative_figure(null: hist.Hist, alt: hist.Hist, meta: Mapping[str, Any]) -> Figure:
+    """Null and alternative replicate histograms with their Poisson errors, the null's 68/95/99 % quantiles,
+    the observed value (median alternative replicate), and the test and design printed in a box."""
+    from caloray.plots.hep import hep_style
+
+    with hep_style():
+        figure = Figure(figsize=(7.2, 5.0), dpi=100)
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+        edges = null.axes[0].edges
+        for h, label, colour in ((null, "null (H0)", "tab:blue"), (alt, "alternative (H1)", "tab:orange")):
+            mplhep.histplot(h.values(), edges, yerr=np.sqrt(h.variances()), ax=axes, histtype="fill", alpha=0.35,
+                            color=colour, label=f"{label}, {int(h.values(flow=True).sum())} replicates")
+            mplhep.histplot(h.values(), edges, yerr=np.sqrt(h.variances()), ax=axes, histtype="step", color=colour)
+        for q, style in zip(NULL_QUANTILES, (":", "--", "-."), strict=True):
+            axes.axvline(meta["null_quantiles"][f"{q:g}"], color="black", linestyle=style, lw=1,
+                         label=f"null {q:.0%} quantile")
+        axes.axvline(meta["observed"], color="tab:red", lw=2, label=f"observed (median H1) {meta['observed']:.4g}")
+        if meta.get("test_statistic") is not None:
+            axes.axvline(meta["test_statistic"], color="tab:purple", lw=2, linestyle="--",
+                         label=f"held-out test {meta['test_statistic']:.4g}")
+        lines = [meta.get("p_label", "test"), _p_text(meta["p_value"], meta["sigma"], meta["n_null"]),
+                 f"feature map: {meta['feature']}",
+                 f"d = {meta['d']}, batch size = {meta['batch_size']}"]
+        if meta.get("n_slices") is not None and meta["statistic"] in SLICED:
+            lines.append(f"slices = {meta['n_slices']}")
+        axes.text(0.98, 0.97, "\n".join(lines), transform=axes.transAxes, ha="right", va="top", fontsize=9,
+                  bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.7"})
+        axes.set_xlabel(f"{meta['statistic']} statistic")  # its unit depends on the statistic and feature map
+        axes.set_ylabel("replicates / bin")
+        axes.set_title(meta.get("title") or meta["statistic"], fontsize="medium")
+        axes.legend(fontsize=8, loc="upper left", frameon=False)
+        axes.set_ylim(0, axes.get_ylim()[1] * 1.6)  # room for the legend and the box above the histograms
+        figure.subplots_adjust(left=0.1, right=0.96, bottom=0.12, top=0.92)
+    return figure
+
+
+def plot_null_vs_alternative(result: TestResult, path: str | Path, title: str = "", bins: int = 50, *,
+                             feature: str = "", d: int | None = None, design: Mapping[str, Any] | None = None,
+                             ) -> Path:
+    """Null vs alternative replicates as a PNG marking the observed value and printing p-value, sigma, feature
+    map, d, batch size and slices; the two histograms go to a ROOT file beside it (`caloray.plots.histfile`)."""
+    from caloray.plots.hep import fill_histogram
+    from caloray.plots.histfile import save_figure
+
     both = np.concatenate([result.null, result.alt])
     edges = np.histogram_bin_edges(both[np.isfinite(both)], bins=bins)
-    axes.hist(result.null, bins=edges, alpha=0.6, label="null (H0)", color="tab:blue")
-    axes.hist(result.alt, bins=edges, alpha=0.6, label="alternative (H1)", color="tab:orange")
-    for q, style in zip(NULL_QUANTILES, (":", "--", "-"), strict=True):
-        axes.axvline(np.quantile(result.null, q), color="black", linestyle=style, label=f"null {q:.0%}")
-    axes.set_xlabel(result.statistic or "statistic")
-    axes.set_ylabel("replicates")
-    if result.test is not None:
-        axes.axvline(result.test.statistic_value, color="tab:red", label="held-out test")
-    axes.set_title(title or _p_title(result))
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    return _atomic_write(Path(path), lambda tmp: figure.savefig(tmp, format="png"))
+    label = f"{result.statistic or 'statistic'} statistic"
+    histograms = {"null": fill_histogram(result.null, edges, label=label),
+                  "alternative": fill_histogram(result.alt, edges, label=label)}
+    design = dict(design or {})
+    meta = {"kind": "null-vs-alternative", "title": title, "statistic": result.statistic, "feature": feature,
+            "d": d, "batch_size": design.get("batch_size"), "n_slices": design.get("n_slices"),
+            "design": design, "observed": result.observed, **_shown_test(result),
+            "null_quantiles": {f"{q:g}": float(np.quantile(result.null, q)) for q in NULL_QUANTILES}}
+    figure = null_vs_alternative_figure(histograms["null"], histograms["alternative"], meta)
+    return save_figure(figure, path, histograms, meta)
 
 
 def plot_calibration_curve(result: ClassifierResult, path: str | Path, title: str = "") -> Path:

@@ -45,7 +45,8 @@ def run_test_grid(
 
     features: name → (reference (N, d), candidate (M, d)) arrays from a feature map.
     densities: name → (log_p, log_q), needed only for "llr" (features without densities skip "llr").
-    out_dir: if given, each test's replicates (<feature>__<statistic>.parquet) and histogram (.png).
+    out_dir: if given, each test's replicates (<feature>__<statistic>.parquet) and histogram (.png) and the histograms
+    behind it (.root).
     Columns: feature, statistic, d, n_reference, n_candidate, batch_size, n_iter, n_slices, mode, seed, chunk_size,
     the thesis summary observed (median alternative), median_p, median_sigma, power_05, power_01, the calibrated
     test (the one that gates) test_statistic, test_batch, p_value, sigma, p_floor (p at 1/(1 + n_iter): read
@@ -82,7 +83,8 @@ def run_test_grid(
                 stem = Path(out_dir) / _file_stem(feature, statistic)
                 meta = {"feature": feature, "design": design.as_dict()}
                 replicates_path = str(write_replicates_parquet(result, stem.with_suffix(".parquet"), meta))
-                plot_path = str(plot_null_vs_alternative(result, stem.with_suffix(".png"), f"{feature}: {statistic}"))
+                plot_path = str(plot_null_vs_alternative(result, stem.with_suffix(".png"), f"{feature}: {statistic}",
+                                                         feature=feature, d=int(d), design=design.as_dict()))
             rows.append(
                 {
                     "feature": feature,

@@ -39,7 +39,7 @@ def test_histogram_png_is_written(tmp_path: Path) -> None:
     result = summarize(rng.normal(size=500), rng.normal(1.0, 1.0, size=500), "mean-ks")
     path = plot_null_vs_alternative(result, tmp_path / "hist.png")
     assert path.read_bytes()[:8] == PNG_MAGIC
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hist.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hist.png", "hist.root"]  # histograms beside the PNG
 
 
 def log_p(y: torch.Tensor) -> torch.Tensor:

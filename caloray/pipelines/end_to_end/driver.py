@@ -72,6 +72,7 @@ def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False, gpu
         tracker.finish([(out / "pipeline.json", None), (out / "summary.txt", None),
                         (out / "features" / "summary.txt", "ingest"),
                         (out / "features" / "layer_energies.png", "ingest"),
+                        (out / "features" / "layer_energies.root", "ingest"),
                         (out / "features" / "response.png", "ingest"),
                         (out / "validation" / "summary.txt", "validate"),
                         (out / "calibrated" / "summary.txt", "calibrate")])
