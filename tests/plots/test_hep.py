@@ -18,6 +18,7 @@ from caloray.plots.histfile import (
     write_histograms,
 )
 from caloray.validate import plot_null_vs_alternative, summarize
+from caloray.validate.summary import calibrated_test
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -95,23 +96,30 @@ def test_saved_histograms_reload_merge_and_replot(tmp_path):
 
 def test_null_vs_alternative_marks_observed_and_prints_the_test(tmp_path: Path):
     rng = np.random.default_rng(0)
-    result = summarize(rng.normal(size=300), rng.normal(1.0, 1.0, size=300), "swd")
+    null, alt = rng.normal(size=300), rng.normal(1.0, 1.0, size=300)
+    test = calibrated_test(rng.normal(size=199), 1.2, batch_size=250)
+    result = summarize(null, alt, "swd", test=test)
     design = {"batch_size": 250, "n_iter": 300, "n_slices": 64, "mode": "bootstrap", "seed": 0}
     png = plot_null_vs_alternative(result, tmp_path / "t.png", "layer-energies: swd", feature="layer-energies",
                                    d=5, design=design)
     hists, meta = read_histograms(histogram_path(png))
     assert hists["null"].values(flow=True).sum() == 300 == hists["alternative"].values(flow=True).sum()
     assert meta["observed"] == pytest.approx(np.median(result.alt)) and meta["p_value"] == result.p_value
+    assert meta["n_null"] == 199 and meta["test_statistic"] == 1.2  # the calibrated test's own permutation null
     figure = replot(hists, meta)
     axes = figure.axes[0]
     text = axes.texts[0].get_text()
+    assert text.startswith("calibrated test\n")
     assert f"p = {result.p_value:.3g}\nσ = {result.sigma:.2f}" in text and "feature map: layer-energies" in text
     assert "d = 5, batch size = 250" in text and "slices = 64" in text
     assert any(np.allclose(line.get_xdata(), result.observed) for line in axes.lines)
+    assert any(np.allclose(line.get_xdata(), 1.2) for line in axes.lines)
+    # Without a calibrated test the figure prints the thesis summary, labelled as one.
     far = summarize(rng.normal(size=99), rng.normal(10.0, 1.0, size=99), "mean-ks")
     png = plot_null_vs_alternative(far, tmp_path / "far.png", feature="total-energy", d=1, design=design)
     text = replot(*read_histograms(histogram_path(png))).axes[0].texts[0].get_text()
-    assert text.startswith("p ≤ 0.01 (floor of 99 nulls)\nσ ≥ 2.33") and "slices" not in text
+    assert text.startswith("median_p (summary, not a test)\np ≤ 0.01 (floor of 99 nulls)\nσ ≥ 2.33")
+    assert "slices" not in text
 
 
 def test_feature_comparison_grid_has_units_and_ratio_panels(tmp_path):
