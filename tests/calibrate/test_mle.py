@@ -13,6 +13,7 @@ from caloray.calibrate import (
     FLAG_NO_LOWER_CROSSING,
     FLAG_NO_UPPER_CROSSING,
     FLAG_NON_FINITE,
+    MLESettings,
     find_mle,
 )
 
@@ -98,7 +99,7 @@ def test_bimodal_likelihood_finds_global_maximum():
         # Peaks wider than the scan spacing (~5% of z): the scan must pick the higher one.
         return torch.logaddexp(-0.5 * ((z - 20.0) / 3.0) ** 2, -0.5 * ((z - 70.0) / 3.0) ** 2 + 0.3)
 
-    result = find_mle(log_likelihood, 1, 1.0, 100.0)
+    result = find_mle(log_likelihood, 1, 1.0, 100.0, MLESettings(n_scan=96))
     assert result.e_pred.item() == pytest.approx(70.0, rel=1e-5)
 
 
