@@ -6,7 +6,7 @@ OUT         ?= outputs/demo
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 
-.PHONY: install run test test-slow test-all lint bench bench-quick deploy-check cluster-up cluster-down \
+.PHONY: install run test test-slow test-all lint bench bench-quick bench-gpu deploy-check cluster-up cluster-down \
 	cluster-status image image-gpu clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -39,6 +39,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick --no-record
+
+# Throughput figures on one GPU (< 8 min), appended to BENCHMARKS.md; exits 2 when no GPU is visible.
+bench-gpu: $(STAMP)
+	$(BIN)/python -m bench.gpu
 
 deploy-check: $(STAMP)
 	$(BIN)/python -m pytest tests/deploy -q

@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import Tensor
 
-from caloray.calibrate.mle import LogLikelihood, MLEResult, MLESettings, find_mle
+from caloray.calibrate.mle import FLOAT32_STENCIL, LogLikelihood, MLEResult, MLESettings, find_mle
 from caloray.models.base import Surrogate
 from caloray.models.ensemble import Ensemble
+from caloray.models.stacked import stacked_log_prob_features
+
+#: Candidate rows (showers × candidate energies) per model call on a CPU. The member-batched Flow-I ensemble
+#: keeps (members × rows × hidden) activations; at ~1k rows they stay in a core's cache, while 100k-row
+#: calls run several times slower per row. A GPU wants the opposite: calls as large as memory allows.
+ROWS_PER_CALL = {"cpu": 1024, "cuda": 1 << 20}
 
 
-def model_log_likelihood(model: Surrogate, features: Tensor) -> LogLikelihood:
+def model_log_likelihood(model: Surrogate, features: Tensor, rows_per_call: int | None = None) -> LogLikelihood:
     """ℓ(z, rows) = log p(features[rows] | z) via the model's batched `log_prob_features`.
 
     `features` are the model's inputs per shower (e.g. layer energies (B, L) MeV for Flow-I). Ensembles
-    combine members as log of the mean likelihood (spec §1) inside `log_prob_features`.
+    combine members as log of the mean likelihood (spec §1): Flow-I ensembles with all members in one
+    batched pass (`caloray.models.stacked`), other models through their own `log_prob_features`.
+    Each call is split into blocks of about `rows_per_call` candidate rows (default: `ROWS_PER_CALL` of the
+    features' device type).
     """
+    evaluate = stacked_log_prob_features(model) or model.log_prob_features
+    dtype = next(model.parameters()).dtype
+    if rows_per_call is None:
+        rows_per_call = ROWS_PER_CALL.get(features.device.type, ROWS_PER_CALL["cuda"])
 
     @torch.no_grad()
     def log_likelihood(z: Tensor, rows: Tensor) -> Tensor:
-        dtype = next(model.parameters()).dtype
-        return model.log_prob_features(features[rows], z.to(dtype)).to(torch.float64)
+        per_call = max(1, rows_per_call // max(1, z.shape[1]))
+        blocks = [evaluate(features[rows[start:start + per_call]], z[start:start + per_call].to(dtype))
+                  for start in range(0, len(rows), per_call)]
+        return torch.cat(blocks).to(torch.float64)
 
     return log_likelihood
 
@@ -45,5 +62,9 @@ def calibrate_features(model: Surrogate, features: Tensor, energy_min_mev: float
     """E_pred, interval, resolution, asymmetry and flags (MeV) for showers given as model features."""
     if not torch.isfinite(features).all():
         raise ValueError("calibrate_features: features contain NaN or inf (validate inputs first)")
+    settings = settings or MLESettings()
+    if settings.stencil is None and next(model.parameters()).dtype != torch.float64:
+        # float32 likelihoods are noisy at the 1e-5 level: a wider stencil keeps the slopes accurate.
+        settings = dataclasses.replace(settings, stencil=FLOAT32_STENCIL)
     return find_mle(model_log_likelihood(model, features), features.shape[0], energy_min_mev, energy_max_mev,
                     settings, device=features.device)

@@ -27,11 +27,19 @@ def random_directions(d: int, n_slices: int, seed: int, device: torch.device | s
 def project(x: Tensor, directions: Tensor) -> Tensor:
     """Projections θᵀx for all K directions: x (R, n, d), directions (d, K) → (R, n, K) float64.
 
-    One matrix product per block of rows, computed in float64.
+    float32 samples (what the feature maps produce) go through one float32 matrix product over all
+    replicates and rows at once, (R·n, d) × (d, K), with no float64 copy of the input: about twice the
+    float64 rate and half the memory traffic, while the rounding of a d-term dot product (~1e-7·sqrt(d)
+    relative) stays far below what a KS rank or a W1 distance resolves (tests/stats/test_sliced.py).
+    Other dtypes are projected in float64, in blocks of `PROJECTION_ROWS` rows.
     """
     x = as_replicates(x)
     if directions.dim() != 2 or directions.shape[0] != x.shape[2]:
         raise ValueError(f"directions must be (d={x.shape[2]}, K), got {tuple(directions.shape)}")
+    if x.dtype == torch.float32:
+        theta32 = directions.to(device=x.device, dtype=torch.float32)
+        flat = x.reshape(-1, x.shape[2])
+        return (flat @ theta32).to(torch.float64).reshape(x.shape[0], x.shape[1], theta32.shape[1])
     theta = directions.to(device=x.device, dtype=torch.float64)
     flat = x.reshape(-1, x.shape[2])
     out = torch.empty(flat.shape[0], theta.shape[1], dtype=torch.float64, device=x.device)

@@ -13,6 +13,7 @@ from caloray.calibrate import (
     FLAG_NO_LOWER_CROSSING,
     FLAG_NO_UPPER_CROSSING,
     FLAG_NON_FINITE,
+    MLESettings,
     find_mle,
 )
 
@@ -98,7 +99,7 @@ def test_bimodal_likelihood_finds_global_maximum():
         # Peaks wider than the scan spacing (~5% of z): the scan must pick the higher one.
         return torch.logaddexp(-0.5 * ((z - 20.0) / 3.0) ** 2, -0.5 * ((z - 70.0) / 3.0) ** 2 + 0.3)
 
-    result = find_mle(log_likelihood, 1, 1.0, 100.0)
+    result = find_mle(log_likelihood, 1, 1.0, 100.0, MLESettings(n_scan=96))
     assert result.e_pred.item() == pytest.approx(70.0, rel=1e-5)
 
 
@@ -116,3 +117,34 @@ def test_numpy_free_of_grid_spacing():
 
     result = find_mle(log_likelihood, 1, 1.0, 100.0)
     assert np.allclose([result.z_lo.item(), result.z_hi.item()], [41.99, 42.01], rtol=1e-9)
+
+
+def test_edge_flag_is_local_to_the_edge():
+    # Range 1–100 at rtol 1e-5: the old global tolerance (10·rtol·z_max = 0.01) flagged maxima up to 1% above
+    # z_min = 1. Now only a maximum on the edge itself is flagged.
+    x = torch.tensor([1.01, 1.001, 0.9, 99.0, 100.5], dtype=torch.float64)
+
+    def log_likelihood(z, rows):
+        return -0.5 * ((x[rows, None] - z) / 0.5) ** 2
+
+    result = find_mle(log_likelihood, 5, 1.0, 100.0, MLESettings(rtol=1e-5))
+    assert result.e_pred[:2].tolist() == pytest.approx([1.01, 1.001], rel=1e-5)
+    assert not result.flags[0] & FLAG_AT_LOWER_EDGE and not result.flags[1] & FLAG_AT_LOWER_EDGE
+    assert result.flags[2] & FLAG_AT_LOWER_EDGE and result.e_pred[2].item() == pytest.approx(1.0)
+    assert not result.flags[3] & FLAG_AT_UPPER_EDGE
+    assert result.flags[4] & FLAG_AT_UPPER_EDGE and result.e_pred[4].item() == pytest.approx(100.0)
+
+
+def test_piecewise_linear_peak_is_bracketed():
+    # A ReLU network's likelihood is piecewise smooth: a tent-shaped maximum (kink at the top) has no
+    # useful curvature there; the bracket must still close in on it.
+    x = torch.tensor([7.3, 42.0], dtype=torch.float64)
+
+    def log_likelihood(z, rows):
+        return -3.0 * (torch.log(z) - torch.log(x[rows, None])).abs()
+
+    result = find_mle(log_likelihood, 2, 1.0, 100.0)
+    assert result.e_pred.tolist() == pytest.approx(x.tolist(), rel=1e-5)
+    # ℓ = −3|u − u*| crosses ℓ_max − 1/2 at u* ± 1/6.
+    assert result.z_lo.tolist() == pytest.approx((x * math.exp(-1 / 6)).tolist(), rel=1e-6)
+    assert result.z_hi.tolist() == pytest.approx((x * math.exp(1 / 6)).tolist(), rel=1e-6)
