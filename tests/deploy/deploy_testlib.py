@@ -124,6 +124,8 @@ def ray_job_specs(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def pod_specs(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(label, pod spec) of every pod template in a Kubernetes or KubeRay object."""
     kind = obj["kind"]
+    if kind == "Pod":
+        yield kind, obj["spec"]
     if kind in ("Deployment", "StatefulSet", "Job", "DaemonSet"):
         yield kind, obj["spec"]["template"]["spec"]
     for cluster in ray_cluster_specs(obj):
