@@ -364,3 +364,22 @@ def test_minio_policy_is_scoped_to_the_artifact_bucket() -> None:
     assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} <= actions
     assert not actions & {"s3:CreateBucket", "s3:DeleteBucket", "s3:ListAllMyBuckets", "s3:PutBucketPolicy"}
     assert "policy.json" in config["data"]["setup.sh"] and "mc admin user add" in config["data"]["setup.sh"]
+
+
+def test_job_provenance_holds_no_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job's provenance.json records where it ran, never the MLflow login or the Ray token from the env."""
+    from deploy_testlib import load_job_module
+
+    secrets = {"MLFLOW_TRACKING_PASSWORD": "pw-from-secret-1", "RAY_AUTH_TOKEN": "token-from-secret-2"}
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://caloray-ray:pw-in-uri-3@mlflow.caloray.svc.cluster.local:5000")
+    monkeypatch.setenv("RAY_ADDRESS", "http://someone:pw-in-uri-4@127.0.0.1:8265")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "caloray-ray")
+    for key, value in secrets.items():
+        monkeypatch.setenv(key, value)
+    path = load_job_module("_entry").finish(tmp_path, {"n": 1}, stage="test")
+    text = path.read_text()
+    for needle in [*secrets.values(), "pw-in-uri-3", "pw-in-uri-4"]:
+        assert needle not in text, needle
+    job = json.loads(text)["job"]
+    assert job["mlflow_tracking_uri"] == "http://mlflow.caloray.svc.cluster.local:5000"
+    assert job["ray_address"] == "http://127.0.0.1:8265"
