@@ -59,10 +59,10 @@ cluster-status:
 
 # Container images (need a Docker engine; see deploy/README.md).
 image:
-	docker build -f deploy/docker/Dockerfile -t caloray:0.1.0-cpu .
+	docker build -f deploy/docker/Dockerfile -t caloray-cpu:0.1.0 .
 
 image-gpu:
-	docker build -f deploy/docker/Dockerfile -t caloray:0.1.0-gpu \
+	docker build -f deploy/docker/Dockerfile -t caloray-gpu:0.1.0 \
 		--build-arg CONSTRAINTS=deploy/constraints-gpu.txt --build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) .
 
 clean:

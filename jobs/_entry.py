@@ -25,13 +25,13 @@ def job_parser(description: str, *, out_help: str) -> argparse.ArgumentParser:
 
 
 def job_info() -> dict[str, Any]:
-    """Where this job ran: Ray job id and address, MLflow tracking URI (credentials redacted)."""
+    """Where this job ran: Ray job id and address, MLflow tracking URI (credentials redacted from both)."""
     import ray
 
     job_id = ray.get_runtime_context().get_job_id() if ray.is_initialized() else None
     return {
         "ray_job_id": job_id,
-        "ray_address": os.environ.get("RAY_ADDRESS"),
+        "ray_address": redact_uri(os.environ.get("RAY_ADDRESS")),
         "mlflow_tracking_uri": redact_uri(os.environ.get("MLFLOW_TRACKING_URI")),
     }
 

@@ -45,7 +45,8 @@ def redact_uri(uri: str | None) -> str | None:
     if not uri:
         return uri
     parts = urlsplit(uri)
-    if parts.username is None and parts.password is None:
+    if "@" not in parts.netloc:
         return uri
-    netloc = f"{parts.hostname or ''}:{parts.port}" if parts.port else parts.hostname or ""
+    # Keep the host part verbatim (rebuilding it from .hostname drops an IPv6 address's brackets).
+    netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

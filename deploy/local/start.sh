@@ -78,6 +78,14 @@ start_postgres() {
     id "$PG_OS_USER" >/dev/null 2>&1 || die "running as root: PostgreSQL needs a non-root OS user, $PG_OS_USER does not exist (set CALORAY_PG_OS_USER)"
   fi
   pgroot="$(pg_dir)"
+  if [ -n "$pgroot" ] && [ -z "${CALORAY_PG_DIR:-}" ] && [ "$pgroot" != "$STATE/postgres" ]; then
+    # A temp folder recorded by an earlier start: reused only while it is still ours.
+    usable_tmp "$pgroot" "$(id -u)" "$(id -u "$PG_OS_USER")" || pgroot=""
+  fi
+  if [ -z "$pgroot" ]; then
+    # A fresh folder (0700, unguessable name) for the PostgreSQL user: never one that already exists.
+    pgroot="$(mktemp -d "${TMPDIR:-/tmp}/caloray-pg-XXXXXXXX")"
+  fi
   printf '%s\n' "$pgroot" > "$STATE/pgdir"
   pgdata="$pgroot/data"
   PG_PORT="${CALORAY_PG_PORT:-}"
@@ -180,7 +188,7 @@ start_head() {
   for port in "$RAY_PORT" "$DASHBOARD_PORT" "$CLIENT_PORT"; do
     port_busy "$port" && die "port $port is in use (set CALORAY_RAY_PORT / CALORAY_RAY_DASHBOARD_PORT / CALORAY_RAY_CLIENT_PORT)"
   done
-  mkdir -p "$RAY_TMP"
+  make_ray_tmp
   log "starting Ray head: GCS $HOST:$RAY_PORT, dashboard $HOST:$DASHBOARD_PORT, $HEAD_CPUS CPU(s), temp dir $RAY_TMP"
   # shellcheck disable=SC2046
   if ! env "$RAY_MARKER" ray start --head --node-ip-address="$HOST" --port="$RAY_PORT" \
@@ -199,6 +207,7 @@ start_head() {
 
 start_worker() {
   local before
+  [ -n "$RAY_TMP" ] || die "no Ray temp dir recorded in $STATE (start the head first)"
   before="$("$PY" "$UTIL" alive-nodes "http://$HOST:$DASHBOARD_PORT" 2>/dev/null || echo 1)"
   if [ "$before" -ge 2 ]; then
     log "Ray worker node already running ($before nodes alive)"

@@ -59,7 +59,7 @@ terminate "MLflow server" $(mlflow_pids)
 
 # 3. PostgreSQL: a fast shutdown (rolls back open transactions, no recovery needed next start).
 pgroot="$(pg_dir)"
-if [ -f "$pgroot/data/postmaster.pid" ]; then
+if [ -n "$pgroot" ] && [ -f "$pgroot/data/postmaster.pid" ]; then
   if bin="$(find_pg_bin)"; then
     log "stopping PostgreSQL ($pgroot/data)"
     as_pg "$bin/pg_ctl" -D "$pgroot/data" -m fast -w -t 60 stop >/dev/null 2>&1 \
@@ -75,7 +75,10 @@ if [ "$PURGE" = 1 ]; then
   if [ -e "$STATE" ] && [ ! -e "$STATE/ray-auth-token" ] && [ ! -e "$STATE/pgdir" ]; then
     die "--purge: $STATE does not look like a local-cluster state folder; not deleting it"
   fi
-  log "purging $STATE, $pgroot and $RAY_TMP"
-  rm -rf "$pgroot" "$RAY_TMP" "$STATE"
+  log "purging $STATE ${pgroot:+and $pgroot }${RAY_TMP:+and $RAY_TMP}"
+  for dir in "$pgroot" "$RAY_TMP"; do
+    if [ -n "$dir" ]; then rm -rf "$dir"; fi
+  done
+  rm -rf "$STATE"
 fi
 log "stopped"

@@ -1,7 +1,9 @@
-"""Create the MLflow artifact bucket on the S3-compatible store if it is missing (init container / compose).
+"""Wait until the MLflow artifact bucket is usable on the S3-compatible store; create it if it is missing.
 
-Reads MLFLOW_ARTIFACTS_DESTINATION (s3://BUCKET/prefix), MLFLOW_S3_ENDPOINT_URL and the AWS_* credentials
-from the environment; retries while the store is starting.
+Reads MLFLOW_ARTIFACTS_DESTINATION (s3://BUCKET/prefix), MLFLOW_S3_ENDPOINT_URL and the AWS_* credentials from
+the environment. On Kubernetes the credentials are MinIO's bucket-scoped user (made by the Job minio-setup,
+which also creates the bucket): until that Job has run, the store answers 403 and this waits. With the root
+credentials (docker-compose) a missing bucket is created. Retries while the store is starting.
 """
 
 from __future__ import annotations
@@ -26,18 +28,24 @@ def main() -> int:
 
     bucket = bucket_name(os.environ["MLFLOW_ARTIFACTS_DESTINATION"])
     s3 = boto3.client("s3", endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL"))
-    for attempt in range(30):
+    for attempt in range(60):
         try:
-            existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-            if bucket not in existing:
-                s3.create_bucket(Bucket=bucket)
-                print(f"created bucket {bucket}")
-            else:
-                print(f"bucket {bucket} exists")
+            s3.head_bucket(Bucket=bucket)  # needs s3:ListBucket on this bucket only (no ListAllMyBuckets)
+            print(f"bucket {bucket} is usable")
             return 0
-        except (BotoCoreError, ClientError) as exc:
-            print(f"waiting for the object store ({attempt + 1}/30): {exc}", file=sys.stderr)
-            time.sleep(5)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                try:
+                    s3.create_bucket(Bucket=bucket)
+                    print(f"created bucket {bucket}")
+                    return 0
+                except ClientError as create_exc:
+                    exc = create_exc
+            print(f"waiting for bucket {bucket} ({attempt + 1}/60): {exc}", file=sys.stderr)
+        except BotoCoreError as exc:
+            print(f"waiting for the object store ({attempt + 1}/60): {exc}", file=sys.stderr)
+        time.sleep(5)
     return 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import os
 import shlex
 import sys
 from collections.abc import Iterator
@@ -18,11 +19,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 JOBS = REPO / "jobs"
-CRD_DIR = REPO.parent / "shared" / "data" / "kuberay"
+# The KubeRay CRDs: next to the checkout (shared/data/kuberay), or where CALORAY_KUBERAY_CRDS points (a worktree).
+CRD_DIR = Path(os.environ.get("CALORAY_KUBERAY_CRDS") or REPO.parent / "shared" / "data" / "kuberay")
 IMAGE_ROOT = "/app"  # where deploy/docker/Dockerfile puts the repository's jobs/ (WORKDIR)
 COMPOSE = DEPLOY / "mlflow" / "docker-compose.yaml"
 HELM_VALUES = DEPLOY / "kuberay" / "operator-values.yaml"
-NOT_KUBERNETES = {COMPOSE, HELM_VALUES}  # YAML under deploy/ that is not a Kubernetes object
+# YAML under deploy/ that is not a Kubernetes object: compose file, Helm values, kustomizations
+NOT_KUBERNETES = {COMPOSE, HELM_VALUES, *DEPLOY.rglob("kustomization.yaml")}
 CRD_FILES = {
     "RayCluster": "ray.io_rayclusters.yaml",
     "RayJob": "ray.io_rayjobs.yaml",
@@ -121,6 +124,8 @@ def ray_job_specs(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def pod_specs(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(label, pod spec) of every pod template in a Kubernetes or KubeRay object."""
     kind = obj["kind"]
+    if kind == "Pod":
+        yield kind, obj["spec"]
     if kind in ("Deployment", "StatefulSet", "Job", "DaemonSet"):
         yield kind, obj["spec"]["template"]["spec"]
     for cluster in ray_cluster_specs(obj):
@@ -129,9 +134,16 @@ def pod_specs(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f"{kind}/{group['groupName']}", group["template"]["spec"]
 
 
+def submitter_pod_specs(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, pod spec) of a RayJob's (or RayCronJob template's) `ray job submit` pod, where one is set."""
+    for spec in ray_job_specs(obj) if obj["kind"] in ("RayJob", "RayCronJob") else ():
+        if "submitterPodTemplate" in spec:
+            yield f"{obj['kind']}/submitter", spec["submitterPodTemplate"]["spec"]
+
+
 def containers(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(label, container) of every container and init container of `obj`."""
-    for label, pod in pod_specs(obj):
+    """(label, container) of every container and init container of `obj` (RayJob submitters included)."""
+    for label, pod in [*pod_specs(obj), *submitter_pod_specs(obj)]:
         for c in [*pod.get("initContainers", []), *pod.get("containers", [])]:
             yield f"{label}/{c['name']}", c
 

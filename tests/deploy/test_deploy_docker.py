@@ -76,3 +76,5 @@ def test_mlflow_server_image_matches_client_release() -> None:
 
     args = build_args(DEPLOY / "mlflow" / "Dockerfile")
     assert args["MLFLOW_VERSION"] == version("mlflow"), "server and caloray's client on the same MLflow"
+    pip = [a for i, a in instructions(DEPLOY / "mlflow" / "Dockerfile") if i == "RUN" and "pip install" in a]
+    assert any('"mlflow[auth]==${MLFLOW_VERSION}"' in a for a in pip), "--app-name basic-auth needs Flask-WTF"

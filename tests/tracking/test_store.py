@@ -40,3 +40,19 @@ def test_loss_curve_png(tmp_path):
     ]
     path = plot_loss_curves({"member 0": history, "member 1": history}, tmp_path / "curves.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_redact_uri_strips_credentials_only():
+    from caloray.tracking.store import redact_uri
+
+    cases = {
+        "http://ray:s3cret@mlflow.caloray.svc.cluster.local:5000/x?y=1": "http://mlflow.caloray.svc.cluster.local:5000/x?y=1",
+        "postgresql+psycopg2://mlflow:p%40ss@db:5432/mlflow": "postgresql+psycopg2://db:5432/mlflow",
+        "http://token@[::1]:5000": "http://[::1]:5000",
+        "https://user:pa:ss@host": "https://host",
+        "http://mlflow:5000": "http://mlflow:5000",
+        "sqlite:////tmp/mlflow.db": "sqlite:////tmp/mlflow.db",
+    }
+    for uri, expected in cases.items():
+        assert redact_uri(uri) == expected, uri
+    assert redact_uri(None) is None and redact_uri("") == ""
