@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DB_FILE = "mlflow.db"
@@ -49,3 +51,21 @@ def redact_uri(uri: str | None) -> str | None:
         return uri
     netloc = f"{parts.hostname or ''}:{parts.port}" if parts.port else parts.hostname or ""
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@contextmanager
+def using_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (used by `Model.log` and by the registry to find logged models) at `uri` for the
+    block, then restore exactly the previous state, including "not set" (MLflow mirrors the global URI into
+    `MLFLOW_TRACKING_URI`, which subprocesses would otherwise inherit).
+
+    caloray otherwise talks to MLflow through explicit clients; logging a model has no client-level API."""
+    import mlflow
+    from mlflow.tracking import is_tracking_uri_set
+
+    previous = mlflow.get_tracking_uri() if is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
