@@ -207,6 +207,20 @@ def _root_layout_flag(p: argparse.ArgumentParser) -> None:
                    "showers array (default: the only TTree, branches incident_energies and showers)")
 
 
+def _export(args: argparse.Namespace) -> int:
+    from caloray.export import export_onnx
+    from caloray.models import load
+
+    model = load(args.model, tracking_uri=args.tracking_uri)
+    record = export_onnx(model, args.out, opset=args.opset, source=args.model)
+    for name, graph in record["graphs"].items():
+        print(f"{name}: {Path(args.out) / graph['file']}  inputs {graph['inputs']} → {graph['outputs']}")
+    for name, reason in record["skipped"].items():
+        print(f"{name}: not exported ({reason})")
+    print(f"opset {record['opset']}, float32, MeV; description: {Path(args.out) / 'export.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="caloray",
@@ -268,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_train)
 
     def model_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", required=True, help="registry NAME[:VERSION] or a checkpoint file (.pt)")
+        p.add_argument("--model", required=True, help="registry NAME[:VERSION], NAME@ALIAS or a checkpoint file (.pt)")
         p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
         p.add_argument("--energy-range-gev", type=float, nargs=2, metavar=("MIN", "MAX"),
                        help="allowed E_inc range (default: the range the model was trained on)")
@@ -331,6 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="AmplificationConfig YAML (see caloray/configs/amplification.yaml)")
     p.add_argument("--out", help="output folder (default outputs/amplification)")
     p.set_defaults(handler=_amplification)
+
+    p = sub.add_parser("export", help="export a trained model as ONNX graphs for C++ inference (ONNX Runtime)",
+                       description="Writes sample.onnx (incident energy + noise → shower or layer energies), "
+                       "log_prob.onnx and/or predict.onnx, whichever the model supports, with the preprocessing "
+                       "folded in and a dynamic batch axis; each graph is checked against torch with ONNX Runtime "
+                       "before it is kept. export.json lists inputs, noise laws, opset and skipped graphs.")
+    p.add_argument("--model", required=True, help="registry NAME[:VERSION], NAME@ALIAS or a checkpoint file (.pt)")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
+    p.set_defaults(handler=_export)
 
     from caloray.superres.cli import add_superres_commands
 

@@ -12,9 +12,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+#: Set by job submitters (Ray jobs do not upload `.git`): the revision the job's code was taken from.
+GIT_REVISION_ENV = "CALORAY_GIT_REVISION"
+
 
 def git_revision() -> str:
-    """Short git revision of the caloray checkout, or "unknown" outside a checkout."""
+    """`CALORAY_GIT_REVISION` when set, else the short git revision of the caloray checkout, else "unknown"."""
+    if os.environ.get(GIT_REVISION_ENV):
+        return os.environ[GIT_REVISION_ENV].strip()
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).resolve().parent)

@@ -35,7 +35,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "tracking_uri": args.tracking_uri, "experiment": args.experiment, "use_gpu": args.gpu,
         "actors": args.actors, "max_restarts": args.max_restarts, "geometry": args.geometry,
         "validate_n": args.validate_n, "reference": args.reference, "validate_alpha": args.alpha,
-        "validate_n_iter": args.n_iter,
+        "validate_n_iter": args.n_iter, "validated_alias": args.validated_alias,
     }
     return {k: v for k, v in flags.items() if v is not None}
 
@@ -88,7 +88,8 @@ def add_generate_commands(sub: Any) -> None:
     """Register `generate` on an argparse subparsers object."""
     p = sub.add_parser("generate", help="production generation of showers from a trained model (Ray Data, resumable)",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="registry NAME[:VERSION] (newest when omitted) or a checkpoint file (.pt)")
+    p.add_argument("--model", help="registry NAME[:VERSION] (newest when omitted), NAME@ALIAS (e.g. @validated) "
+                   "or a checkpoint file (.pt)")
     p.add_argument("--layer-model", help="Flow-I (layer-energy-flow) feeding a voxel-flow --model")
     p.add_argument("--n", type=int, help="number of showers (default 10000)")
     p.add_argument("--energies", metavar="SPEC", help="log-uniform:A-B | uniform:A-B | fixed:E1,E2,... in MeV, or "
@@ -104,6 +105,8 @@ def add_generate_commands(sub: Any) -> None:
     p.add_argument("--geometry", help="built-in geometry or binning XML (default: from the reference or the model)")
     p.add_argument("--alpha", type=float, help="family-wise significance level of the validation (default 0.01)")
     p.add_argument("--n-iter", type=int, help="bootstrap replicates of each validation test (default 500)")
+    p.add_argument("--validated-alias", help="registry alias set on the model when the validation passes "
+                   "(default validated)")
     p.add_argument("--actors", type=int, help="generation actors (default: one per GPU, else one per CPU)")
     p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
                    help="one GPU per actor (default: when the Ray cluster has GPUs)")

@@ -31,6 +31,7 @@ class GenerationConfig:
     validate_n: showers generated for the automatic validation (0 = off); reference: shower files/folders/globs
         it compares against (None → the model's recorded training data). The validation passes when every
         (feature × statistic) p-value is ≥ validate_alpha / number of tests (Bonferroni).
+    validated_alias: registry alias set on a registered model (and layer model) whose validation passed; None → off.
     """
 
     model: str = ""
@@ -54,6 +55,7 @@ class GenerationConfig:
     validate_n_iter: int = 500
     validate_alpha: float = 0.01
     validate_reference_rows: int | None = None
+    validated_alias: str | None = "validated"
 
     def __post_init__(self) -> None:
         checks = [

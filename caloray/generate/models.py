@@ -74,7 +74,7 @@ class ModelSource:
 
 
 def resolve_model_source(text: str, tracking_uri: str | None = None) -> ModelSource:
-    """Pin `text` (checkpoint path or registry `NAME[:VERSION]`, newest version when omitted)."""
+    """Pin `text` (checkpoint path or registry `NAME[:VERSION]` / `NAME@ALIAS`, newest version when omitted)."""
     if is_checkpoint(text):
         path = Path(text).expanduser().resolve()
         if not path.is_file():
@@ -82,11 +82,11 @@ def resolve_model_source(text: str, tracking_uri: str | None = None) -> ModelSou
         return ModelSource(ref=str(path), name=path.name, sha256=sha256_file(path))
     from mlflow.tracking import MlflowClient
 
-    from caloray.tracking.registry import resolve_version
+    from caloray.tracking.registry import resolve_version, split_model_ref
 
-    name, _, version = text.partition(":")
+    name, version = split_model_ref(text)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    number = resolve_version(client, name, version or None)
+    number = resolve_version(client, name, version)
     return ModelSource(ref=f"{name}:{number}", name=name, version=number)
 
 

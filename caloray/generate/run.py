@@ -53,6 +53,8 @@ from caloray.generate.validation import (
 from caloray.geometry import Geometry
 from caloray.io import expand_paths, inspect_shower_file
 from caloray.provenance import write_json_atomic
+from caloray.tracking.lineage import log_shower_inputs, source_tags
+from caloray.tracking.registry import mark_validated
 from caloray.tracking.store import redact_uri
 
 SEEDING = ("shard i: numpy SeedSequence(seed, spawn_key=(0, i)).spawn(2) → incident energies, torch seed; "
@@ -191,7 +193,7 @@ def generate(config: GenerationConfig, *, progress: bool = True) -> GenerationRe
         params={**dataclasses.asdict(settings), "use_gpu": use_gpu, "model_version": model.version,
                 "resolved_geometry": None if geometry is None else geometry.name, "n_shards": len(shards)},
         tags={"caloray.role": "generation", "caloray.model": model.ref, "caloray.fingerprint": fingerprint(identity),
-              "caloray.output_dir": str(out_dir)},
+              "caloray.output_dir": str(out_dir)} | source_tags(),
         tracking_uri=config.tracking_uri)
     try:
         return _generate(config, out_dir, model, layer_model, sampler, energies, geometry, reference, identity,
@@ -272,7 +274,17 @@ def _generate(config: GenerationConfig, out_dir: Path, model: ModelSource, layer
     artifacts = [manifest_path, out_dir / IDENTITY_FILE, out_dir / JOURNAL_FILE]
     artifacts += outcome.artifacts if outcome is not None else []
     passed = None if outcome is None else outcome.passed
+    geometry_name = None if geometry is None else geometry.name
+    if outcome is not None:
+        log_shower_inputs(tracker.client, tracker.run_id, reference, context="reference", geometry=geometry_name)
+    log_shower_inputs(tracker.client, tracker.run_id, [shard_path(out_dir, s.index) for s in shards],
+                      context="generated", geometry=geometry_name, sha256s=[done[s.index].sha256 for s in shards])
     status = tracker.finish(metrics, artifacts, passed=passed)
+    if passed and config.validated_alias:
+        for source in (model, layer_model):
+            if source is not None and source.registry:
+                mark_validated(source.name, source.version, config.validated_alias, run_id=tracker.run_id,
+                               tracking_uri=config.tracking_uri)
     return GenerationResult(out_dir=out_dir, manifest_path=manifest_path, n_showers=config.n_showers,
                             shards=[shard_path(out_dir, s.index) for s in shards], n_generated=n_generated,
                             showers_per_s=rate, validation_passed=passed, mlflow_run_id=tracker.run_id,

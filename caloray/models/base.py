@@ -46,3 +46,12 @@ class Surrogate(torch.nn.Module):
     def sample(self, incident_energies: Tensor) -> Batch:
         """Draw one shower (or feature vector) per incident energy (MeV), shape (B,)."""
         raise NotImplementedError(f"{type(self).__name__} cannot sample")
+
+    def noise_shapes(self) -> dict[str, tuple[int, str]]:
+        """Sampling as a deterministic function of explicit noise (for ONNX export and reproducible tests):
+        {argument name of `sample_from_noise`: (width per row, "normal" or "uniform")}. Empty: not available."""
+        return {}
+
+    def sample_from_noise(self, incident_energies: Tensor, **noise: Tensor) -> Batch:
+        """`sample` with its random draws given as inputs (B, width) as described by `noise_shapes`."""
+        raise NotImplementedError(f"{type(self).__name__} has no noise-driven sampler")

@@ -152,3 +152,17 @@ class LayerEnergyFlow(Surrogate):
         y = self.flow(self.context(incident_energies)).sample()
         layer_energies = self.layer_transform.inverse(y).clamp_min(0.0)
         return {"layer_energies": layer_energies, "incident_energies": incident_energies}
+
+    def noise_shapes(self) -> dict[str, tuple[int, str]]:
+        """One standard-normal base draw per layer."""
+        return {"noise": (self.n_layers, "normal")}
+
+    def sample_from_noise(self, incident_energies: Tensor, noise: Tensor) -> Batch:
+        """`sample` with the flow's base draw given: noise (B, L) ~ N(0, 1) → {"layer_energies": (B, L) MeV, ...}.
+
+        The flow's inverse maps the base draw to preprocessed layer energies (autoregressive: L sequential
+        MADE passes); `sample` is this with noise from the flow's own base distribution."""
+        incident_energies = incident_1d(incident_energies)
+        y = self.flow(self.context(incident_energies)).transform.inv(noise)
+        layer_energies = self.layer_transform.inverse(y).clamp_min(0.0)
+        return {"layer_energies": layer_energies, "incident_energies": incident_energies}

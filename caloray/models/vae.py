@@ -229,3 +229,24 @@ class ShowerVAE(Surrogate):
         )
         showers = self._generate(latent, incident_energies, sample_hits=True)
         return {"showers": showers, "incident_energies": incident_energies}
+
+    def noise_shapes(self) -> dict[str, tuple[int, str]]:
+        """The latent draw, plus one uniform per voxel for the Bernoulli variant's hits."""
+        shapes = {"latent_noise": (self.latent_dim, "normal")}
+        if self.variant == "bernoulli":
+            shapes["hit_noise"] = (self.n_voxels, "uniform")
+        return shapes
+
+    def sample_from_noise(
+        self, incident_energies: Tensor, latent_noise: Tensor, hit_noise: Tensor | None = None
+    ) -> Batch:
+        """`sample` with its draws given: latent_noise (B, latent_dim) ~ N(0, 1) and, for the Bernoulli variant,
+        hit_noise (B, V) ~ U[0, 1) (voxel hit iff hit_noise < sigmoid(logit), i.e. a Bernoulli draw)."""
+        incident_energies = incident_1d(incident_energies)
+        decoded, hit_logits = self.decode(latent_noise, incident_energies)
+        hits = None
+        if hit_logits is not None:
+            if hit_noise is None:
+                raise ValueError("the Bernoulli ShowerVAE needs hit_noise (B, V) uniform in [0, 1)")
+            hits = hit_noise < torch.sigmoid(hit_logits)
+        return {"showers": self.postprocess(decoded, incident_energies, hits), "incident_energies": incident_energies}

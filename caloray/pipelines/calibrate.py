@@ -150,7 +150,7 @@ def calibrate_files(loader: ModelLoader, run: CalibrationRun, provenance: dict[s
 
 
 class ModelReference:
-    """A model named on the command line: a checkpoint path or a registry `NAME[:VERSION]`.
+    """A model named on the command line: a checkpoint path or a registry `NAME[:VERSION]` or `NAME@ALIAS`.
 
     Picklable and light: actors call it to load the model themselves (weights_only).
     """
@@ -169,9 +169,10 @@ class ModelReference:
         if Path(self.name).suffix in (".pt", ".pth") or Path(self.name).is_file():
             return None
         from caloray.tracking import registered_energy_range
+        from caloray.tracking.registry import split_model_ref
 
-        name, _, version = self.name.partition(":")
-        return registered_energy_range(name, version or None, tracking_uri=self.tracking_uri)
+        name, version = split_model_ref(self.name)
+        return registered_energy_range(name, version, tracking_uri=self.tracking_uri)
 
 
 class MemberFilesLoader:

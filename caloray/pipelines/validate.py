@@ -240,6 +240,7 @@ def validate_files(config: ValidationConfig) -> pa.Table:
     params = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("reference", "candidate")}
     params |= {"n_reference_files": len(config.reference), "n_candidate_files": len(config.candidate)}
     log_report(out, config.experiment, "validate", params=params, metrics=metrics, tracking_uri=config.tracking_uri,
+               inputs={"reference": config.reference, "evaluation": config.candidate}, geometry=config.geometry,
                artifacts=[out / "tests", out / "figures", out / "summary.txt", out / "results.csv",
                           out / "provenance.json"])
     return table

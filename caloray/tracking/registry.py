@@ -28,16 +28,57 @@ class RegistryError(CalorayError, LookupError):
     """A registered model name or version does not exist (the message lists what does)."""
 
 
+#: The alias every training sets on the version it registers; a passing generation validation sets
+#: `GenerationConfig.validated_alias` ("validated" by default).
+CANDIDATE_ALIAS = "candidate"
+
+
 def register_ensemble(
-    client: MlflowClient, name: str, *, source: str, run_id: str, description: str = ""
+    client: MlflowClient,
+    name: str,
+    *,
+    source: str,
+    run_id: str,
+    description: str = "",
+    model_id: str | None = None,
+    tags: dict[str, str] | None = None,
+    aliases: tuple[str, ...] = (),
 ) -> int:
-    """Create `name` if needed and add a version pointing at `source`; returns the version number."""
+    """Create `name` if needed and add a version pointing at `source` (a logged model's ``models:/<id>`` with
+    its `model_id`, or an artifact folder), with version `tags` and `aliases`; returns the version number."""
+    from caloray.tracking.store import using_tracking_uri
+
     try:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name, tags={"caloray.format": "caloray-ensemble"})
-    version = client.create_model_version(name, source=source, run_id=run_id, description=description)
+    # The registry looks a `models:/<id>` source up through MLflow's global tracking URI, not the client's.
+    with using_tracking_uri(client.tracking_uri):
+        version = client.create_model_version(name, source=source, run_id=run_id, description=description,
+                                              tags=tags, model_id=model_id)
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, version.version)
     return int(version.version)
+
+
+def mark_validated(name: str, version: int, alias: str, *, run_id: str, tracking_uri: str | None = None) -> None:
+    """Point `alias` (e.g. "validated") at `name` version `version` and record the run whose validation passed
+    (version tag `caloray.validation` and a line in the description)."""
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client.set_registered_model_alias(name, alias, str(version))
+    client.set_model_version_tag(name, str(version), "caloray.validation", f"passed (run {run_id})")
+    current = client.get_model_version(name, str(version)).description or ""
+    note = f"Validation: passed in generation run {run_id} (alias @{alias})."
+    client.update_model_version(name, str(version), description=f"{current}\n{note}".strip())
+
+
+def split_model_ref(text: str) -> tuple[str, str | None]:
+    """("NAME", version) of "NAME", "NAME:VERSION" or "NAME@ALIAS" (the alias is returned as "@ALIAS")."""
+    if "@" in text:
+        name, _, alias = text.partition("@")
+        return name, f"@{alias}"
+    name, _, version = text.partition(":")
+    return name, version or None
 
 
 def registered_names(client: MlflowClient) -> list[str]:
@@ -46,7 +87,7 @@ def registered_names(client: MlflowClient) -> list[str]:
 
 
 def resolve_version(client: MlflowClient, name: str, version: int | str | None = None) -> int:
-    """The version number meant by `version` (None or "latest" → the highest); clear errors otherwise."""
+    """The version number meant by `version` (None or "latest" → the highest, "@ALIAS" → the aliased one)."""
     try:
         client.get_registered_model(name)
     except MlflowException:
@@ -57,6 +98,12 @@ def resolve_version(client: MlflowClient, name: str, version: int | str | None =
         raise RegistryError(f"registered model {name!r} has no versions")
     if version is None or version == "latest":
         return versions[-1]
+    if isinstance(version, str) and version.startswith("@"):
+        try:
+            return int(client.get_model_version_by_alias(name, version[1:]).version)
+        except MlflowException:
+            aliases = ", ".join(f"@{a}" for a in sorted(client.get_registered_model(name).aliases)) or "none"
+            raise RegistryError(f"registered model {name!r} has no alias {version!r}; aliases: {aliases}") from None
     try:
         number = int(version)
     except ValueError:
@@ -73,14 +120,16 @@ def download_registered(
     tracking_uri: str | None = None,
     dst: str | Path | None = None,
 ) -> Path:
-    """Download the artifact folder of a registered ensemble version; returns the local folder.
+    """Download a registered ensemble version; returns the local folder holding ensemble.pt and its manifest.
 
     Without `dst` the folder is a new temporary one that the caller owns (see `registered_folder`)."""
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     number = resolve_version(client, name, version)
     source = client.get_model_version_download_uri(name, str(number))
     dst = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix="caloray-registry-"))
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst)))
+    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst)))
+    # A logged pyfunc model keeps its files under artifacts/ next to MLmodel (older versions: the folder itself).
+    return folder / "artifacts" if (folder / "MLmodel").is_file() else folder
 
 
 @contextmanager

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DB_FILE = "mlflow.db"
@@ -50,3 +52,21 @@ def redact_uri(uri: str | None) -> str | None:
     # Keep the host part verbatim (rebuilding it from .hostname drops an IPv6 address's brackets).
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@contextmanager
+def using_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (used by `Model.log` and by the registry to find logged models) at `uri` for the
+    block, then restore exactly the previous state, including "not set" (MLflow mirrors the global URI into
+    `MLFLOW_TRACKING_URI`, which subprocesses would otherwise inherit).
+
+    caloray otherwise talks to MLflow through explicit clients; logging a model has no client-level API."""
+    import mlflow
+    from mlflow.tracking import is_tracking_uri_set
+
+    previous = mlflow.get_tracking_uri() if is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)

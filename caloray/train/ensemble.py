@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import ray
 import ray.train
 import yaml
@@ -79,7 +80,8 @@ def train_ensemble(
     if config.tracking.enabled:
         from caloray.tracking import EnsembleTracker
 
-        tracker = EnsembleTracker.start(config, output_dir, data_summary=_data_summary(data))
+        tracker = EnsembleTracker.start(config, output_dir, data_summary=_data_summary(data),
+                                        example=_example_rows(data))
     members: dict[int, MemberResult] = {}
     lock = threading.Lock()
 
@@ -260,6 +262,13 @@ def _check_output(output_dir: Path, config: TrainConfig, *, resume: bool) -> Non
 def _data_summary(data: PreparedData) -> dict[str, int | float]:
     return {"n_train": data.n_train, "n_validation": data.n_validation, "n_voxels": data.n_voxels,
             "incident_energy_min_mev": data.energy_min_mev, "incident_energy_max_mev": data.energy_max_mev}
+
+
+def _example_rows(data: PreparedData, n: int = 3) -> dict[str, np.ndarray]:
+    """The first `n` held-out rows (training rows when nothing is held out): the registered model's input example."""
+    rows = data.validation.take(n) if data.n_validation else data.train.take(n)
+    return {"showers": np.stack([np.asarray(r["showers"], dtype=np.float64) for r in rows]),
+            "incident_energies": np.array([float(np.asarray(r["incident_energies"]).reshape(-1)[0]) for r in rows])}
 
 
 def _member_error(index: int, exc: BaseException) -> BaseException:

@@ -100,6 +100,14 @@ def test_demo_job(ray_local, tmp_path: Path, monkeypatch) -> None:
     assert json.loads((out / "provenance.json").read_text())["stage"] == "demo"
     assert json.loads((out / "job" / "provenance.json").read_text())["stage"] == "demo"
     assert (out / "features" / "layer_energies.png").is_file() and (out / "calibrated" / "summary.txt").is_file()
+    # every trained model is registered @candidate; the generator also @validated when its validation passed
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=summary["tracking_uri"], registry_uri=summary["tracking_uri"])
+    for role, ref in summary["registered"].items():
+        aliases = client.get_model_version(*ref.split(":")).aliases
+        assert "candidate" in aliases, (ref, aliases)
+        assert ("validated" in aliases) == (role == "generator" and summary["generate"]["validation_passed"])
     assert load_job_module("demo").main(["--config", str(config), "--out", str(out)]) == 0
     again = json.loads((out / "pipeline.json").read_text())
     assert again["pipeline_run_id"] != summary["pipeline_run_id"]

@@ -239,13 +239,14 @@ def test_pipeline_job_on_local_cluster(local_cluster: dict[str, Any], tmp_path: 
             assert run["info"]["status"] == "FINISHED"
             assert "ensemble_final_val_loss_mean" in metrics(run)
 
-    # The model registry: three ensembles, each version pointing at its run's proxied artifacts.
+    # The model registry: three ensembles, each version a logged pyfunc model of its run (whose proxied artifacts
+    # also keep the ensemble folder).
     models = _mlflow(cluster, "mlflow/registered-models/search", query={"max_results": "100"})["registered_models"]
     assert REGISTERED <= {m["name"] for m in models}
     for model in models:
         if model["name"] in REGISTERED:
             (version,) = model["latest_versions"]
-            assert version["source"].startswith("mlflow-artifacts:/"), version["source"]
+            assert version["source"].startswith("models:/m-"), version["source"]
             assert "ensemble/ensemble.pt" in _artifact_paths(cluster, version["run_id"])
             assert summary["registered"][{"pipeline-demo-flow1": "flow1", "pipeline-demo-generator": "generator",
                                           "pipeline-demo-superres": "superres"}[model["name"]]] == \

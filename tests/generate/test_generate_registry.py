@@ -11,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from caloray.generate import GenerationConfig, GenerationError, generate
+from caloray.generate.models import resolve_model_source
 from caloray.models import Ensemble, load_model, save_model
 from caloray.tracking import register_ensemble
 
@@ -48,8 +49,15 @@ def test_registered_model_defaults_and_version_pinning(ray_local, world, tmp_pat
     assert result.validation is not None and result.validation.reference_files == [str(world.train_file)]
     assert result.tracking_uri == uri  # tracked next to the registry
     assert client.get_run(result.mlflow_run_id).info.status == "FINISHED"
+    # the passing validation aliased the version @validated; the run lists its reference and generated showers
+    assert int(client.get_model_version_by_alias("layer-flows", "validated").version) == 1
+    assert client.get_model_version("layer-flows", "1").tags["caloray.validation"].startswith("passed")
+    contexts = {t.value for d in client.get_run(result.mlflow_run_id).inputs.dataset_inputs for t in d.tags
+                if t.key == "mlflow.data.context"}
+    assert contexts == {"reference", "generated"}
 
     assert _register(client, world, tmp_path, experiment_id) == 2  # "newest" now means another model
+    assert resolve_model_source("layer-flows@validated", uri).ref == "layer-flows:1"
     with pytest.raises(GenerationError, match=r"layer-flows:1.*layer-flows:2"):
         generate(config, progress=False)
     pinned = GenerationConfig(**{**config.__dict__, "model": "layer-flows:1", "validate_n": 0})

@@ -131,3 +131,20 @@ def test_latest_version_and_registry_errors(client, tracked_ensemble, tmp_path, 
         load_registered(REGISTRY_NAME, 7, tracking_uri=uri)
     with pytest.raises(RegistryError, match="holds 'layer-energy-flow' members, expected 'voxel-flow'"):
         load_registered(REGISTRY_NAME, 1, tracking_uri=uri, member_kind="voxel-flow")
+
+
+def test_training_registers_a_pyfunc_model_with_candidate_alias(client, tracked_ensemble):
+    """The version is a logged MLflow model (models:/<id>) of the parent run, aliased @candidate, described
+    and tagged; the run carries the source and git-revision tags."""
+    version = client.get_model_version_by_alias(REGISTRY_NAME, "candidate")
+    assert int(version.version) == 1 and version.source.startswith("models:/m-")
+    assert version.tags["caloray.model_kind"] == "layer-energy-flow" and version.tags["caloray.members"] == "2"
+    assert version.tags["caloray.pyfunc_task"] == "calibrate"
+    assert "2 × layer-energy-flow on geometry ecal-hcal (1008 voxels)" in version.description
+    logged = client.get_logged_model(version.source.removeprefix("models:/"))
+    assert logged.source_run_id == tracked_ensemble.mlflow_run_id
+    parent = client.get_run(tracked_ensemble.mlflow_run_id)
+    assert parent.data.tags["mlflow.source.git.commit"] and parent.data.tags["caloray.registered"] == \
+        f"{REGISTRY_NAME}:1"
+    described = Path(client.download_artifacts(parent.info.run_id, "ensemble/model_config.json")).read_text()
+    assert len(described.splitlines()) < 40, "the 1008-entry voxel_layer list must stay on one line"

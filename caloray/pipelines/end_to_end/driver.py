@@ -52,6 +52,7 @@ def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False, gpu
             ref, metrics = stage(f"train-{name}", lambda n=name, t=train, d=data: stage_train(
                 n, t, d, out, uri, config.experiment, resume=resume, gpu=gpu))
             registered[name] = ref
+            tracker.set_tag(f"caloray.registered.{name}", ref)
             tracker.log_metrics(metrics)
         generated, info = stage("generate", lambda: stage_generate(config, registered["generator"],
                                                                    registered["flow1"], out, uri))

@@ -53,14 +53,21 @@ class PipelineRun:
         self.metrics: dict[str, float] = {}
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
+        """Log finite metrics; per-energy ones named `STAGE.<E>GeV.NAME` go to MLflow as `STAGE.NAME` with
+        step = E in MeV, so the UI draws them against energy (the summary keeps the per-energy names)."""
         from mlflow.entities import Metric
+
+        from caloray.tracking.params import energy_step
 
         now = int(time.time() * 1000)
         finite = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
         self.metrics |= finite
-        items = [Metric(k, v, now, 0) for k, v in finite.items()]
+        items = [Metric(key, v, now, step) for (key, step), v in ((energy_step(k), v) for k, v in finite.items())]
         for start in range(0, len(items), 500):
             self.client.log_batch(self.run_id, metrics=items[start:start + 500])
+
+    def set_tag(self, key: str, value: str) -> None:
+        self.client.set_tag(self.run_id, key, value)
 
     def finish(self, artifacts: Sequence[tuple[Path, str | None]]) -> None:
         """Log (file, artifact folder or None for the top) pairs, then close the run."""

@@ -81,8 +81,7 @@ def stage_train(name: str, train: TrainConfig, data: list[Path], out: Path, uri:
     losses = [m.final_val_loss for m in result.members]
     print(f"{name}: {len(result.members)} × {train.model.kind}, val_loss {np.mean(losses):.4f}, registered {ref}",
           flush=True)
-    metrics = {f"train.{name}.final_val_loss_mean": float(np.mean(losses)),
-               f"train.{name}.registered_version": float(result.registered[1])}
+    metrics = {f"train.{name}.final_val_loss_mean": float(np.mean(losses))}  # the version is a tag, not a metric
     write_json_atomic(marker, {"ref": ref, "metrics": metrics, "config": identity})
     return ref, metrics
 
