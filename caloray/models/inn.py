@@ -129,15 +129,18 @@ class ShowerINN(Surrogate):
         """(showers (B, V) MeV, layer energies (B, L) MeV) from standardized features h (B, V + L).
 
         The layer sums of the showers equal the layer energies (up to rounding)."""
-        unit = self.logit.inverse(h * self.feature_std + self.feature_mean).clamp(0.0, 1.0)
+        logits = h * self.feature_std + self.feature_mean
+        unit = self.logit.inverse(logits).clamp(0.0, 1.0)
         fractions, extra = unit[:, : self.n_voxels], unit[:, self.n_voxels :]
-        # Zero threshold in the noise region, never removing a layer's largest voxel (its energy must land).
-        index = self.voxel_layer.expand_as(fractions)
-        layer_max = fractions.new_zeros(fractions.shape[0], self.n_layers).scatter_reduce(
-            1, index, fractions, "amax", include_self=True
+        # Zero threshold in the noise region, never removing a layer's largest voxel (its energy must land; if even
+        # that one is at 0 it takes the whole layer). The largest is found in logit space, where nothing clamps.
+        voxel_logits = logits[:, : self.n_voxels]
+        layer_max = voxel_logits.new_full((voxel_logits.shape[0], self.n_layers), -torch.inf).scatter_reduce(
+            1, self.voxel_layer.expand_as(voxel_logits), voxel_logits, "amax", include_self=True
         )
-        largest = fractions >= layer_max.index_select(1, self.voxel_layer)
+        largest = voxel_logits >= layer_max.index_select(1, self.voxel_layer)
         fractions = torch.where((fractions < self.noise_width) & ~largest, torch.zeros_like(fractions), fractions)
+        fractions = torch.where(largest & (fractions <= 0), torch.ones_like(fractions), fractions)
         fractions = self.normalization(fractions, layer_sums(fractions, self.voxel_layer, self.n_layers))
         layer_energies = self.extra_dimensions.inverse(extra, incident_energies_mev).clamp_min(0.0)
         return self.normalization.inverse(fractions, layer_energies), layer_energies
