@@ -4,9 +4,11 @@ The teacher `VoxelFlow` (MAF) evaluates its density in one pass per block but sa
 The student has one MADE block per teacher block, used in the sampling direction (z → x in one pass each, an
 IAF), and is trained to reproduce the teacher's map: for data features x_0 the teacher's forward pass gives the
 intermediate states x_1 … x_K (x_K = z); student block k maps x_k → x_{k−1}, trained by the mean squared error
-per block plus the end-to-end error of the whole student chain from z (CaloFlow's teacher–student training,
-data-driven part). The teacher stays frozen inside the student and provides its likelihood (`log_prob`), so one
-checkpoint serves generation (student) and calibration (teacher).
+per block plus the end-to-end error of the whole student chain from z (CaloFlow's teacher–student training).
+A fraction `base_fraction` of every batch instead starts from z ~ N(0, 1) and runs the teacher's slow inverse (one
+pass per voxel), so the student also learns the map where the teacher samples, not only where data encode.
+The teacher stays frozen inside the student and provides its likelihood (`log_prob`), so one checkpoint
+serves generation (student) and calibration (teacher).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class VoxelFlowStudent(Surrogate):
         bins: student RQS bins (default: the teacher's).
         voxel_layer: optional; must equal the teacher's (filled in from the geometry by `caloray train`).
         end_to_end_weight: weight of the whole-chain reconstruction term in the loss.
+        base_fraction: share of each batch whose teacher states start from base samples z ~ N(0, 1) (teacher
+            inverse, slow: one MADE pass per voxel and block) instead of the data's encoding.
     """
 
     kind = "voxel-flow-student"
@@ -46,6 +50,7 @@ class VoxelFlowStudent(Surrogate):
         bins: int | None = None,
         voxel_layer: Sequence[int] | None = None,
         end_to_end_weight: float = 1.0,
+        base_fraction: float = 0.5,
     ) -> None:
         super().__init__()
         teacher_state = None
@@ -71,6 +76,9 @@ class VoxelFlowStudent(Surrogate):
         self.hidden_features = [int(h) for h in (hidden_features or self.teacher.hidden_features)]
         self.bins = int(bins or self.teacher.bins)
         self.end_to_end_weight = float(end_to_end_weight)
+        if not 0.0 <= base_fraction <= 1.0:
+            raise ConfigError(f"voxel-flow-student: base_fraction must be in [0, 1], got {base_fraction}")
+        self.base_fraction = float(base_fraction)
         self.voxel_layer_list = self.teacher.voxel_layer_list
         self.student = conditional_spline_maf(
             features=self.teacher.n_voxels,
@@ -88,6 +96,7 @@ class VoxelFlowStudent(Surrogate):
             "bins": self.bins,
             "voxel_layer": list(self.voxel_layer_list),
             "end_to_end_weight": self.end_to_end_weight,
+            "base_fraction": self.base_fraction,
         }
 
     def train(self, mode: bool = True) -> VoxelFlowStudent:
@@ -102,6 +111,13 @@ class VoxelFlowStudent(Surrogate):
             states.append(transform(context)(states[-1]))
         return states
 
+    def teacher_states_from_base(self, z: Tensor, context: Tensor) -> list[Tensor]:
+        """[x_0, …, x_K = z] along the teacher's inverse (sampling) pass from base samples z (B, V)."""
+        states = [z]
+        for transform in reversed(self.teacher.flow.transform.transforms):
+            states.append(transform(context).inv(states[-1]))
+        return states[::-1]
+
     def student_map(self, z: Tensor, context: Tensor) -> Tensor:
         """The student's sampling map z (B, V) → logit features x (B, V): one MADE pass per block."""
         x = z
@@ -111,17 +127,23 @@ class VoxelFlowStudent(Surrogate):
 
     def loss(self, batch: Batch) -> Tensor:
         """Σ_k mean (s_k(x_k) − x_{k−1})² + `end_to_end_weight` · mean (S(z) − x_0)², teacher states without
-        gradient (noise added to the voxels as in the teacher's training)."""
+        gradient (data rows: noise added to the voxels as in the teacher's training; `base_fraction` of the rows
+        from base samples)."""
         features, layer_energies = self.teacher.features(batch["showers"], add_noise=True)
         context = self.teacher.context(layer_energies, incident_1d(batch["incident_energies"]))
+        n_base = round(self.base_fraction * features.shape[0])
         with torch.no_grad():
-            states = self.teacher_states(features, context)
+            states = self.teacher_states(features[n_base:], context[n_base:])
+            if n_base > 0:
+                z = torch.randn_like(features[:n_base])
+                base_states = self.teacher_states_from_base(z, context[:n_base])
+                states = [torch.cat(pair) for pair in zip(base_states, states, strict=True)]
         blocks = self.student.transform.transforms
         loss = features.new_zeros(())
         for k, block in enumerate(blocks):
             loss = loss + ((block(context)(states[k + 1]) - states[k]) ** 2).mean()
         if self.end_to_end_weight > 0:
-            loss = loss + self.end_to_end_weight * ((self.student_map(states[-1], context) - features) ** 2).mean()
+            loss = loss + self.end_to_end_weight * ((self.student_map(states[-1], context) - states[0]) ** 2).mean()
         return loss
 
     def log_prob(self, batch: Batch, **kwargs: Any) -> Tensor:
