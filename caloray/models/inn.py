@@ -147,9 +147,9 @@ class ShowerINN(Surrogate):
 
     @torch.no_grad()
     def fit_standardization(self, showers_mev: Tensor, incident_energies_mev: Tensor) -> None:
-        """Set the per-feature mean/std buffers from (a sample of) the training data (noisy features)."""
-        unit = self._add_noise(self.unit_features(showers_mev, incident_1d(incident_energies_mev)))
-        features = self.logit(unit)
+        """Set the per-feature mean/std buffers from (a sample of) the training data (noise-free: a pure function
+        of the sample; the noise moves zero-valued features by < 1 logit unit)."""
+        features = self.logit(self.unit_features(showers_mev, incident_1d(incident_energies_mev)))
         self.feature_mean.copy_(features.mean(0))
         std = features.std(0).nan_to_num(0.0)
         self.feature_std.copy_(torch.where(std < MIN_FEATURE_STD, torch.ones_like(std), std))
