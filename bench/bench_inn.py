@@ -38,10 +38,10 @@ def _energies(n: int) -> torch.Tensor:
 
 
 def _rate(sample: Callable[[torch.Tensor], torch.Tensor], n: int, batch: int, device: str) -> float:
-    """Showers/s of `sample` over n energies in batches (after one warm-up batch)."""
+    """Showers/s of `sample` over n energies in batches (after a warm-up batch of up to 1000)."""
     energies = _energies(n).to(device)
     with torch.no_grad():
-        sample(energies[: min(batch, n)])
+        sample(energies[: min(batch, n, 1000)])
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
@@ -73,15 +73,17 @@ def _speed_rows(quick: bool, threads: int, device: str) -> list[Row]:
     gpu = device == "cuda"
     # name, sampler, showers, batch
     setups = [
-        ("ShowerINN", lambda e: inn.sample(e)["showers"], 20_000 if quick else (200_000 if gpu else 50_000), 10_000),
+        ("ShowerINN", lambda e: inn.sample(e)["showers"], 10_000 if quick else (200_000 if gpu else 30_000), 10_000),
         ("Bayesian INN (one weight draw per batch)", lambda e: binn.sample(e)["showers"],
-         20_000 if quick else (200_000 if gpu else 50_000), 10_000),
-        ("Flow-I → Flow-II student (IAF)", chain(student), 2000 if quick else (100_000 if gpu else 5000), 1000),
+         10_000 if quick else (200_000 if gpu else 30_000), 10_000),
+        ("Flow-I → Flow-II student (IAF)", chain(student), 1000 if quick else (100_000 if gpu else 3000), 1000),
         ("Flow-I → Flow-II teacher (MAF)", chain(teacher), 16 if quick else (512 if gpu else 8), 8 if not gpu else 512),
     ]
     where = "GPU float32" if gpu else f"CPU {threads} thread{'s' if threads > 1 else ''}"
-    rows = [(f"sample {name}, ds1-photons 368 voxels, {where}", _rate(sample, n, batch, device), "showers/s")
-            for name, sample, n, batch in setups]
+    rows = []
+    for name, sample, n, batch in setups:
+        rows.append((f"sample {name}, ds1-photons 368 voxels, {where}", _rate(sample, n, batch, device), "showers/s"))
+        print(*rows[-1], flush=True)
     rows.append((f"Flow-II student / teacher chain speed-up, {where}", rows[2][1] / rows[3][1], "×"))
     return rows
 
@@ -95,7 +97,7 @@ def _features(showers: np.ndarray, energies: np.ndarray, voxel_layer: torch.Tens
 def _coverage_rows(quick: bool) -> list[Row]:
     geometry = get_geometry("ds1-photons")
     config = SimConfig.preset("ds1-photons", prior="log-uniform", energy_min_mev=1e3, energy_max_mev=1e5)
-    n_train, n_test, steps = (4000, 4000, 150) if quick else (20_000, 10_000, 1500)
+    n_train, n_test, steps = (4000, 4000, 150) if quick else (20_000, 10_000, 1000)
     energies, showers = simulate_batch(config, np.random.default_rng(0), n_train)
     test_energies, test_showers = simulate_batch(config, np.random.default_rng(1), n_test)
     torch.manual_seed(0)
@@ -148,13 +150,14 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
                         help="only this device (default: CPU, plus CUDA when available)")
     parser.add_argument("--no-coverage", action="store_true", help="speed figures only")
+    parser.add_argument("--no-speed", action="store_true", help="coverage figures only")
     args = parser.parse_args(argv)
     rows: list[Row] = []
-    if args.device in (None, "cpu"):
+    if args.device in (None, "cpu") and not args.no_speed:
         for threads in (1, 2):
             torch.set_num_threads(threads)
             rows += _speed_rows(args.quick, threads, "cpu")
-    if args.device == "cuda" or (args.device is None and torch.cuda.is_available()):
+    if not args.no_speed and (args.device == "cuda" or (args.device is None and torch.cuda.is_available())):
         rows += _speed_rows(args.quick, torch.get_num_threads(), "cuda")
     if not args.no_coverage:
         torch.set_num_threads(2)
