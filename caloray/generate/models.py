@@ -2,9 +2,10 @@
 
 Supported (single models or `Ensemble`s of them):
 
-- ``shower-vae``: `ShowerVAE.sample` returns complete showers from E_inc alone;
-- ``voxel-flow`` with a ``layer-energy-flow`` as `layer_model`: the CaloFlow chain, Flow-I layer energies then
-  Flow-II voxel energies (`caloray.models.sample_showers`);
+- ``shower-vae``, ``shower-inn``, ``bayesian-shower-inn``: their `sample` returns complete showers from E_inc
+  alone (the Bayesian INN draws one weight set per batch);
+- ``voxel-flow`` (or its fast ``voxel-flow-student``) with a ``layer-energy-flow`` as `layer_model`: the CaloFlow
+  chain, Flow-I layer energies then Flow-II voxel energies (`caloray.models.sample_showers`);
 - ``layer-energy-flow`` alone only when every voxel is its own layer (L = V), so its layer energies are the voxels.
 
 Anything else (a Flow-I on a multi-voxel geometry, regressors, super-resolution flows) is a clear error.
@@ -24,6 +25,11 @@ from torch import Tensor
 
 from caloray.errors import CalorayError, ConfigError
 from caloray.models.base import Surrogate
+
+#: Kinds whose `sample` returns complete showers from E_inc alone.
+SHOWER_KINDS = ("shower-vae", "shower-inn", "bayesian-shower-inn")
+#: Flow-II kinds that need a Flow-I (`layer_model`) for their layer energies.
+CHAIN_KINDS = ("voxel-flow", "voxel-flow-student")
 
 
 class GenerationError(CalorayError, ValueError):
@@ -103,9 +109,9 @@ def _voxel_layer(model: Surrogate) -> list[int]:
 
 def _unsupported(kind: str, detail: str = "") -> GenerationError:
     return GenerationError(
-        f"model kind {kind!r} cannot generate full showers{detail}. Generation needs a shower-vae, a voxel-flow "
-        "together with its Flow-I as layer_model (--layer-model), or a layer-energy-flow whose every voxel is "
-        "its own layer")
+        f"model kind {kind!r} cannot generate full showers{detail}. Generation needs a shower-vae, a "
+        "(bayesian-)shower-inn, a voxel-flow or voxel-flow-student together with its Flow-I as layer_model "
+        "(--layer-model), or a layer-energy-flow whose every voxel is its own layer")
 
 
 class ShowerSampler:
@@ -114,7 +120,7 @@ class ShowerSampler:
     def __init__(self, model: Surrogate, layer_model: Surrogate | None = None) -> None:
         kind = member_kind(model)
         self.model, self.layer_model = model.eval(), None if layer_model is None else layer_model.eval()
-        if kind == "voxel-flow":
+        if kind in CHAIN_KINDS:
             if layer_model is None:
                 raise GenerationError("a voxel-flow (Flow-II) needs the Flow-I that samples its layer energies: "
                                       "set layer_model (--layer-model) to a layer-energy-flow")
@@ -125,7 +131,7 @@ class ShowerSampler:
             self.mode = "chain"
         elif layer_model is not None:
             raise GenerationError(f"layer_model is only used with a voxel-flow model, not with {kind!r}")
-        elif kind == "shower-vae":
+        elif kind in SHOWER_KINDS:
             self.mode = "showers"
         elif kind == "layer-energy-flow":
             voxel_layer = _voxel_layer(model)
@@ -143,7 +149,7 @@ class ShowerSampler:
     @property
     def description(self) -> str:
         """E.g. "shower-vae", "layer-energy-flow → voxel-flow"."""
-        return "layer-energy-flow → voxel-flow" if self.mode == "chain" else self.kind
+        return f"layer-energy-flow → {self.kind}" if self.mode == "chain" else self.kind
 
     @property
     def dtype(self) -> torch.dtype:

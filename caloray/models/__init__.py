@@ -1,7 +1,9 @@
 """Trainable surrogates (flows, VAEs, regressors), their preprocessing, ensembles and checkpoints."""
 
 from caloray.models.base import Batch, Surrogate
+from caloray.models.distill import VoxelFlowStudent
 from caloray.models.ensemble import Ensemble
+from caloray.models.inn import BayesianShowerINN, ShowerINN
 from caloray.models.layer_flow import LayerEnergyFlow
 from caloray.models.load import load
 from caloray.models.registry import MODEL_KINDS, build
@@ -13,13 +15,16 @@ from caloray.models.voxel_flow import VoxelFlow, sample_showers
 __all__ = [
     "MODEL_KINDS",
     "Batch",
+    "BayesianShowerINN",
     "CheckpointError",
     "EnergyRegressor",
     "Ensemble",
     "LayerEnergyFlow",
+    "ShowerINN",
     "ShowerVAE",
     "Surrogate",
     "VoxelFlow",
+    "VoxelFlowStudent",
     "build",
     "load",
     "load_model",

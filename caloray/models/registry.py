@@ -6,7 +6,9 @@ from typing import Any
 
 from caloray.errors import ConfigError
 from caloray.models.base import Surrogate
+from caloray.models.distill import VoxelFlowStudent
 from caloray.models.ensemble import Ensemble
+from caloray.models.inn import BayesianShowerINN, ShowerINN
 from caloray.models.layer_flow import LayerEnergyFlow
 from caloray.models.regressor import EnergyRegressor
 from caloray.models.vae import ShowerVAE
@@ -15,7 +17,9 @@ from caloray.superres.model import SuperResolutionFlow
 
 #: Every buildable model class by its `kind`.
 MODEL_KINDS: dict[str, type[Surrogate]] = {
-    cls.kind: cls for cls in (LayerEnergyFlow, VoxelFlow, ShowerVAE, EnergyRegressor, SuperResolutionFlow, Ensemble)
+    cls.kind: cls
+    for cls in (LayerEnergyFlow, VoxelFlow, ShowerVAE, EnergyRegressor, SuperResolutionFlow, Ensemble, ShowerINN,
+                BayesianShowerINN, VoxelFlowStudent)
 }
 
 

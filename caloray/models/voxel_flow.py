@@ -129,13 +129,18 @@ class VoxelFlow(Surrogate):
             raise ValueError("VoxelFlow.sample needs layer_energies (B, L) MeV, e.g. from a LayerEnergyFlow")
         incident_energies = incident_1d(incident_energies)
         features = self.flow(self.context(layer_energies, incident_energies)).sample()
+        showers = self.showers_from_features(features, layer_energies, threshold_mev)
+        return {"showers": showers, "incident_energies": incident_energies}
+
+    def showers_from_features(self, features: Tensor, layer_energies: Tensor, threshold_mev: float = 0.0) -> Tensor:
+        """Showers (B, V) MeV from logit features (B, V) and layer energies (B, L) MeV (see `sample`)."""
         fractions = self.logit.inverse(features).clamp(0.0, 1.0)
         fraction_sums = layer_sums(fractions, self.voxel_layer, self.n_layers)
         fractions = self.normalization(fractions, fraction_sums)
         showers = self.normalization.inverse(fractions, layer_energies.clamp_min(0.0))
         if threshold_mev > 0:
             showers = torch.where(showers < threshold_mev, torch.zeros_like(showers), showers)
-        return {"showers": showers, "incident_energies": incident_energies}
+        return showers
 
 
 @torch.no_grad()

@@ -21,7 +21,17 @@ from caloray.generate.shards import (
     write_generated_shard,
 )
 from caloray.io import inspect_shower_file, read_shower_file
-from caloray.models import EnergyRegressor, Ensemble, LayerEnergyFlow, ShowerVAE, VoxelFlow, load_model
+from caloray.models import (
+    BayesianShowerINN,
+    EnergyRegressor,
+    Ensemble,
+    LayerEnergyFlow,
+    ShowerINN,
+    ShowerVAE,
+    VoxelFlow,
+    VoxelFlowStudent,
+    load_model,
+)
 
 TOY_LAYERS = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]  # 12 voxels in 3 layers
 SPEC = EnergySpec("log-uniform", 1e3, 1e5)
@@ -125,6 +135,30 @@ def test_flow_chain_generates_showers_whose_layers_sum_to_flow1() -> None:
     sums = np.zeros((7, 3))
     np.add.at(sums.T, TOY_LAYERS, showers.T.astype(np.float64))
     assert showers.shape == (7, 12)
+    np.testing.assert_allclose(sums, expected.numpy(), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("cls", [ShowerINN, BayesianShowerINN])
+def test_inns_generate_reproducible_full_showers(cls) -> None:
+    torch.manual_seed(0)
+    sampler = ShowerSampler(cls(TOY_LAYERS, blocks=2, hidden_features=(8,)))
+    assert sampler.description == cls.kind
+    showers = generate_showers(sampler, _energies(), torch_seed=1, batch_size=3)
+    assert showers.shape == (7, 12) and np.all(showers >= 0)
+    assert np.array_equal(showers, generate_showers(sampler, _energies(), torch_seed=1, batch_size=3))
+
+
+def test_student_chain_samples_with_the_fast_flow2() -> None:
+    torch.manual_seed(0)
+    flow1 = LayerEnergyFlow(TOY_LAYERS, transforms=1, hidden_features=(8,))
+    student = VoxelFlowStudent({"voxel_layer": TOY_LAYERS, "transforms": 1, "hidden_features": [16]})
+    sampler = ShowerSampler(student, flow1)
+    assert sampler.description == "layer-energy-flow → voxel-flow-student"
+    showers = generate_showers(sampler, _energies(), torch_seed=3, batch_size=16)
+    torch.manual_seed(3)
+    expected = flow1.sample(torch.as_tensor(_energies()))["layer_energies"]
+    sums = np.zeros((7, 3))
+    np.add.at(sums.T, TOY_LAYERS, showers.T.astype(np.float64))
     np.testing.assert_allclose(sums, expected.numpy(), rtol=1e-4, atol=1e-3)
 
 

@@ -24,11 +24,17 @@ SMALL_CONFIGS = {
     "voxel-flow": {"transforms": 2, "hidden_features": [16]},
     "shower-vae": {"hidden_features": [32], "latent_dim": 4},
     "energy-regressor": {"hidden_features": [16, 16]},
+    "shower-inn": {"blocks": 2, "hidden_features": [16]},
+    "bayesian-shower-inn": {"blocks": 2, "hidden_features": [16], "train_size": 100},
+    "voxel-flow-student": {"hidden_features": [16]},
 }
 
 
 def small_model(kind: str, voxel_layer: list[int]):
     torch.manual_seed(0)
+    if kind == "voxel-flow-student":
+        teacher = {"voxel_layer": voxel_layer, **SMALL_CONFIGS["voxel-flow"]}
+        return build(kind, {"teacher_config": teacher, "voxel_layer": voxel_layer, **SMALL_CONFIGS[kind]})
     return build(kind, {"voxel_layer": voxel_layer, **SMALL_CONFIGS[kind]})
 
 
@@ -38,12 +44,14 @@ def deterministic_output(model, batch) -> torch.Tensor:
         return model.predict(batch)
     if model.kind == "shower-vae":
         return model.reconstruct(batch)
+    if model.kind == "bayesian-shower-inn":
+        return model.log_prob(batch, weight_draw_seed=0)
     return model.log_prob(batch)
 
 
 def test_registry_lists_every_kind():
     assert set(MODEL_KINDS) == {"layer-energy-flow", "voxel-flow", "shower-vae", "energy-regressor", "superres-flow",
-                                "ensemble"}
+                                "ensemble", "shower-inn", "bayesian-shower-inn", "voxel-flow-student"}
     assert all(cls.kind == kind for kind, cls in MODEL_KINDS.items())
     with pytest.raises(ConfigError, match="unknown model kind"):
         build("gan", {})
@@ -56,7 +64,7 @@ def test_registry_lists_every_kind():
 def test_round_trip_is_bit_for_bit(kind, dtype, tmp_path, toy_batch, toy_voxel_layer):
     model = small_model(kind, toy_voxel_layer).to(dtype)
     batch = {key: value.to(dtype) for key, value in toy_batch.items()}
-    if kind == "shower-vae":
+    if kind in ("shower-vae", "shower-inn", "bayesian-shower-inn"):
         model.fit_standardization(batch["showers"], batch["incident_energies"])
     path = save_model(model, tmp_path / f"{kind}.pt")
     loaded = load_model(path, expected_kind=kind)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from caloray.config import from_dict
@@ -29,3 +30,22 @@ def test_vae_standardization_is_fitted_on_the_training_rows(make_dataset, flow_c
                               torch.as_tensor(np.array([r["incident_energies"] for r in rows], dtype=np.float32)))
     torch.testing.assert_close(model.feature_mean, fresh.feature_mean, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(model.feature_std, fresh.feature_std, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_bayesian_inn_trains_with_its_standardization_fitted(make_dataset, flow_config):
+    """`caloray train` path for the (Bayesian) INN: fitted preprocessing, finite ELBO, a direct fit agrees."""
+    config = from_dict(TrainConfig, flow_config(
+        "binn", model={"kind": "bayesian-shower-inn",
+                       "kwargs": {"blocks": 2, "hidden_features": [8], "train_size": 180}},
+        data={"preprocessing_rows": 10000}, epochs=1))
+    dataset = make_dataset(240)
+    result = train_ensemble(config, dataset)
+    (model,) = result.load_members()
+    assert model.kind == "bayesian-shower-inn" and bool(model.standardization_fitted)
+    assert all(np.isfinite(row["train_loss"]) for row in result.members[0].history)
+    fresh = default_model_builder(config.model.kind, resolve_model_kwargs(config))
+    rows = prepare_data(dataset, config, fresh).train.take_all()
+    fresh.fit_standardization(torch.as_tensor(np.stack([r["showers"] for r in rows])),
+                              torch.as_tensor(np.array([r["incident_energies"] for r in rows], dtype=np.float32)))
+    torch.testing.assert_close(model.feature_mean, fresh.feature_mean, rtol=1e-4, atol=1e-4)

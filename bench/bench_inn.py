@@ -1,0 +1,180 @@
+"""ShowerINN, Bayesian INN and the Flow-II student against the MAF teacher: sampling showers/s side by side, and
+the Bayesian INN's uncertainty-band coverage on a held-out simulated sample.
+
+Speed (untrained weights: speed does not depend on them), ds1-photons (368 voxels), CPU with 1 and 2 torch threads
+(GPU float32 too when CUDA is available or `--device cuda`):
+- ShowerINN and Bayesian INN (default architecture: 6 RQS coupling blocks of 1×64, 8 bins; batch 10k);
+- Flow-I → Flow-II chain with the distilled IAF student (teacher-sized MADE blocks, 8 × 512; batch 1000);
+- Flow-I → Flow-II chain with the MAF teacher (one MADE pass per voxel when sampling; a handful of showers).
+Quick mode uses smaller counts (and a 2 × 64 teacher/student), so only its ratios are comparable.
+
+Coverage: a Bayesian INN trained briefly on simulated ds1-photons showers; for each of 10 weight draws it samples
+as many showers as the held-out set; per-bin band = mean ± std over draws of the histograms of E_tot/E_inc and the
+log10 layer energies. Reported: the fraction of bins whose held-out histogram lies inside the band, with the
+held-out sample's own statistical error added in quadrature, and with the band alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from caloray.geometry import get_geometry
+from caloray.models import BayesianShowerINN, LayerEnergyFlow, ShowerINN, VoxelFlow, VoxelFlowStudent
+from caloray.models.bayesian import band_coverage, histogram_band
+from caloray.models.features import layer_sums
+from caloray.sim import SimConfig
+from caloray.sim.shower import simulate_batch
+
+Row = tuple[str, float, str]
+
+
+def _energies(n: int) -> torch.Tensor:
+    return torch.exp(torch.empty(n).uniform_(np.log(1e3), np.log(1e5)))
+
+
+def _rate(sample: Callable[[torch.Tensor], torch.Tensor], n: int, batch: int, device: str) -> tuple[float, float]:
+    """(showers/s by wall clock, showers per CPU-second of this process) of `sample` over n energies in batches,
+    after a warm-up batch of up to 1000. On a shared, oversubscribed machine the wall-clock rate drops with the
+    load; the CPU-time rate (× threads: the rate with those threads to itself) much less."""
+    energies = _energies(n).to(device)
+    with torch.no_grad():
+        sample(energies[: min(batch, n, 1000)])
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        for lo in range(0, n, batch):
+            sample(energies[lo: lo + batch])
+        if device == "cuda":
+            torch.cuda.synchronize()
+    return n / (time.perf_counter() - start), n / (time.process_time() - cpu_start)
+
+
+def _speed_rows(quick: bool, threads: int, device: str) -> list[Row]:
+    voxel_layer = get_geometry("ds1-photons").voxel_layer.tolist()
+    torch.manual_seed(0)
+    flow2 = dict(transforms=2, hidden_features=(64,)) if quick else {}
+    teacher = VoxelFlow(voxel_layer, **flow2)
+    flow1 = LayerEnergyFlow(voxel_layer).to(device).eval()
+    student = VoxelFlowStudent(teacher.config()).to(device).eval()
+    teacher = teacher.to(device).eval()
+    inn = ShowerINN(voxel_layer).to(device).eval()
+    binn = BayesianShowerINN(voxel_layer).to(device).eval()
+
+    def chain(flow: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+        def sample(energies: torch.Tensor) -> torch.Tensor:
+            layers = flow1.sample(energies)["layer_energies"]
+            return flow.sample(energies, layer_energies=layers)["showers"]
+
+        return sample
+
+    gpu = device == "cuda"
+    # name, sampler, showers, batch
+    setups = [
+        ("ShowerINN", lambda e: inn.sample(e)["showers"], 10_000 if quick else (200_000 if gpu else 20_000), 10_000),
+        ("Bayesian INN (one weight draw per batch)", lambda e: binn.sample(e)["showers"],
+         10_000 if quick else (200_000 if gpu else 20_000), 10_000),
+        ("Flow-I → Flow-II student (IAF)", chain(student), 1000 if quick else (100_000 if gpu else 3000), 1000),
+        ("Flow-I → Flow-II teacher (MAF)", chain(teacher), 16 if quick else (512 if gpu else 8), 8 if not gpu else 512),
+    ]
+    where = "GPU float32" if gpu else f"CPU {threads} thread{'s' if threads > 1 else ''}"
+    rows, cpu_rates = [], []
+    for name, sample, n, batch in setups:
+        wall, cpu = _rate(sample, n, batch, device)
+        rows.append((f"sample {name}, ds1-photons 368 voxels, {where}", wall, "showers/s"))
+        if not gpu:  # per CPU-second × threads: the rate with the threads to itself
+            cpu_rates.append(cpu * threads)
+            rows.append((f"sample {name}, ds1-photons 368 voxels, {where}, CPU-time rate", cpu * threads, "showers/s"))
+        print(*rows[-1], flush=True)
+    walls = [row[1] for row in rows if "CPU-time" not in row[0]]
+    rows.append((f"Flow-II student / teacher chain speed-up, {where}", walls[2] / walls[3], "×"))
+    if cpu_rates:
+        rows.append((f"Flow-II student / teacher chain speed-up, {where}, CPU-time", cpu_rates[2] / cpu_rates[3], "×"))
+    return rows
+
+
+def _features(showers: np.ndarray, energies: np.ndarray, voxel_layer: torch.Tensor, n_layers: int) -> np.ndarray:
+    """(n, 1 + L): E_tot / E_inc and log10(E_layer / MeV + 1e-3)."""
+    layers = layer_sums(torch.as_tensor(showers, dtype=torch.float64), voxel_layer, n_layers).numpy()
+    return np.column_stack([layers.sum(1) / energies, np.log10(layers + 1e-3)])
+
+
+def _coverage_rows(quick: bool) -> list[Row]:
+    geometry = get_geometry("ds1-photons")
+    config = SimConfig.preset("ds1-photons", prior="log-uniform", energy_min_mev=1e3, energy_max_mev=1e5)
+    n_train, n_test, steps = (4000, 4000, 150) if quick else (20_000, 10_000, 1000)
+    energies, showers = simulate_batch(config, np.random.default_rng(0), n_train)
+    test_energies, test_showers = simulate_batch(config, np.random.default_rng(1), n_test)
+    torch.manual_seed(0)
+    model = BayesianShowerINN(geometry.voxel_layer.tolist(), train_size=n_train)
+    train = {"showers": torch.as_tensor(showers), "incident_energies": torch.as_tensor(energies, dtype=torch.float32)}
+    model.fit_preprocessing(train)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps)
+    model.train()
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        rows = torch.randint(0, n_train, (256,), generator=generator)
+        optimizer.zero_grad()
+        loss = model.loss({key: value[rows] for key, value in train.items()})
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    model.eval()
+    voxel_layer, n_layers = model.voxel_layer, model.n_layers
+    reference = _features(test_showers, test_energies, voxel_layer, n_layers)
+    test_e = torch.as_tensor(test_energies, dtype=torch.float32)
+    per_draw = []
+    for draw in range(10):
+        torch.manual_seed(100 + draw)
+        generated = model.sample(test_e, weight_draw_seed=draw)["showers"].numpy()
+        per_draw.append(_features(generated, test_energies, voxel_layer, n_layers))
+    inside_combined, inside_band, total = 0.0, 0.0, 0
+    for column in range(reference.shape[1]):
+        edges = np.quantile(reference[:, column], np.linspace(0.01, 0.99, 21))
+        edges = np.unique(edges)
+        band = histogram_band([values[:, column] for values in per_draw], edges)
+        counts = np.histogram(reference[:, column], bins=edges)[0]
+        reference_density = counts / (n_test * np.diff(edges))
+        reference_std = np.sqrt(counts) / (n_test * np.diff(edges))
+        n_bins = len(edges) - 1
+        inside_combined += band_coverage(band, reference_density, reference_std=reference_std) * n_bins
+        inside_band += band_coverage(band, reference_density) * n_bins
+        total += n_bins
+    return [
+        (f"Bayesian INN band coverage (mean ± std over 10 draws ⊕ held-out stat. error), ds1-photons, {total} bins",
+         inside_combined / total, "fraction"),
+        ("Bayesian INN band coverage (band alone)", inside_band / total, "fraction"),
+        (f"Bayesian INN final training loss (negative ELBO per shower, {steps} steps)", float(loss), "nats"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                        help="only this device (default: CPU, plus CUDA when available)")
+    parser.add_argument("--no-coverage", action="store_true", help="speed figures only")
+    parser.add_argument("--no-speed", action="store_true", help="coverage figures only")
+    args = parser.parse_args(argv)
+    rows: list[Row] = []
+    if args.device in (None, "cpu") and not args.no_speed:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            rows += _speed_rows(args.quick, threads, "cpu")
+    if not args.no_speed and (args.device == "cuda" or (args.device is None and torch.cuda.is_available())):
+        rows += _speed_rows(args.quick, torch.get_num_threads(), "cuda")
+    if not args.no_coverage:
+        torch.set_num_threads(2)
+        rows += _coverage_rows(args.quick)
+    for name, value, unit in rows:
+        print(f"{name:95s} {value:12.4g} {unit}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
