@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.record import append_markdown
 
-SUITES = ("io", "sim", "stats", "validate", "train", "calibrate", "cluster", "generate", "superres")
+SUITES = ("io", "sim", "stats", "validate", "train", "calibrate", "cluster", "generate", "superres", "scaling")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -129,7 +129,8 @@ def prepare_pools(reference: Tensor, candidate: Tensor, statistic: str, context:
                   batch_size: int | None = None) -> ReplicatePools:
     """The pools of one test, transformed once for all its replicates: sliced statistics project both samples
     onto `context.directions`; KS/W1-type statistics on the CPU count over the pool's sorted columns when
-    counting beats sorting replicates of `batch_size` rows per sample (`ranked_is_cheaper`): sorted here, or, past RANK_MAX_ELEMENTS, block by block for each chunk of replicates."""
+    counting beats sorting replicates of `batch_size` rows per sample (`ranked_is_cheaper`): sorted here, or,
+    past RANK_MAX_ELEMENTS, block by block for each chunk of replicates."""
     get_statistic(statistic)  # unknown names fail here, before any work
     pools = ReplicatePools(reference, candidate, statistic)
     if statistic in SLICED_AS_PER_COLUMN and context.directions is not None:
