@@ -376,6 +376,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     ray.data.DataContext.get_current().enable_progress_bars = False
     load = os.getloadavg()
     rows: list[Row] = [("load average (1 min) at the start; logical CPUs", load[0], f"load; {os.cpu_count()} CPUs")]
+    print(f"load average at the start: {load[0]:.2f} (1 min), {load[1]:.2f} (5 min); {os.cpu_count()} CPUs", flush=True)
     runs = {"simulate": lambda r: bench_simulate(r, sizes.simulate, sizes.repeats),
             "ingest": lambda r: bench_ingest(r, sizes.ingest, sizes.repeats),
             "generate": lambda r: bench_generate(r, sizes.generate, sizes.repeats),
@@ -399,6 +400,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         if started:
             ray.shutdown()
     rows.append(("load average (1 min) at the end", os.getloadavg()[0], "load"))
+    print(f"load average at the end: {rows[-1][1]:.2f} (1 min)", flush=True)
     return rows
 
 
