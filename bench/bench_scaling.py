@@ -104,6 +104,8 @@ def _timed_ray(run: Callable[[], object], every_s: float = 0.2) -> tuple[float, 
     return wall, sum(cpu - before.get(pid, 0.0) for pid, cpu in seen.items())
 
 
+#: Longest a plain-process run may take (a stuck forked child otherwise hangs the suite).
+PLAIN_TIMEOUT_S = 300
 #: The unit function of the plain-process run: forked children inherit it (closures do not pickle).
 _UNIT: Callable[[object], object] | None = None
 
@@ -119,8 +121,16 @@ def _timed_plain(unit: Callable[[object], object], units: Sequence[object], work
     _UNIT = unit
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        pool.map(_call_unit, list(units), chunksize=1)
+    pool = multiprocessing.get_context("fork").Pool(workers)
+    try:
+        # forking a driver that runs Ray's threads can leave a child stuck on a lock copied mid-use: fail loudly
+        pool.map_async(_call_unit, list(units), chunksize=1).get(timeout=PLAIN_TIMEOUT_S)
+        pool.close()  # let the children exit on their own (terminate() makes each print Ray's SIGTERM trace)
+        pool.join()
+    except multiprocessing.TimeoutError:
+        pool.terminate()
+        raise RuntimeError(f"bench scaling: plain-process run did not finish in {PLAIN_TIMEOUT_S} s "
+                           "(a forked child is stuck; rerun)") from None
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
