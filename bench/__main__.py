@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.record import append_markdown
 
 SUITES = ("io", "sim", "stats", "validate", "train", "calibrate", "cluster", "generate", "superres", "export",
-          "inn")
+          "inn", "scaling")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,18 @@ TORCH_RNG_LOCK = threading.Lock()
 
 SMALL_CLUSTER_CPUS = 4
 
+#: Niceness of the Ray workers caloray starts. Ray's default (15) keeps a node's raylet and GCS responsive
+#: under a runaway task, but workers at nice 15 lose a core to any other runnable process: on a 2-core
+#: machine that alone kept ingest at 1.0× from 1 → 2 workers. caloray's tasks are its workload, so they run
+#: at the driver's priority; `RAY_worker_niceness` set by the user wins. Applies to Ray started here only
+#: (a cluster's workers get their raylet's setting).
+WORKER_NICENESS = 0
+
+
+def worker_niceness_env() -> None:
+    """Set `RAY_worker_niceness` (read by the raylet at start) to WORKER_NICENESS unless already set."""
+    os.environ.setdefault("RAY_worker_niceness", str(WORKER_NICENESS))
+
 
 def init_ray(address: str | None = None, *, num_cpus: int | None = None, quiet: bool = True) -> None:
     """Connect to `address` (or `RAY_ADDRESS`), else start a local Ray; idempotent.
@@ -29,6 +41,8 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, quiet: 
         kwargs: dict = {"include_dashboard": False} if address is None else {}
         if num_cpus is not None and address is None:
             kwargs["num_cpus"] = num_cpus
+        if address is None:
+            worker_niceness_env()
         ray.init(address=address, log_to_driver=not quiet, configure_logging=not quiet, **kwargs)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = True

@@ -27,8 +27,11 @@ def ray_local():
     """A 2-CPU local Ray started once per test session (≈8 s), shut down at the end."""
     import ray
 
+    from caloray.runtime import worker_niceness_env
+
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     if not ray.is_initialized():
+        worker_niceness_env()  # as caloray's own runs (caloray.runtime.init_ray)
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False

@@ -68,8 +68,12 @@ def gather_rows(reference: Tensor, candidate: Tensor, rows: np.ndarray) -> Tenso
 #: replicate gathers projected rows: no (batch × d × K) matrix product per replicate.
 SLICED_AS_PER_COLUMN = {"sks": "mean-ks", "swd": "mean-w1"}
 #: Per-column statistics that can count over per-column ranks of the pool (caloray.stats.ranked) instead of
-#: sorting each replicate: worth it while the pool has at most this many rows per replicate row …
-RANK_POOL_FACTOR = 4
+#: sorting each replicate. Per replicate and column, counting costs ~P (gather, cumulative sum, reduce over the
+#: pool's P rows) and sorting ~(n + m)·log2(n + m) comparisons; this is the cost of one sorted element-level
+#: relative to one counted pool row. A fixed row ratio (P ≤ 8·batch) sent batch 4k of a ~40k-row pool to the
+#: sort path, 1.7× slower than counting and 2.8× slower per replicate than batch 16k (issue 14); 0.5 puts that
+#: case on the counting side with margin and keeps small batches of large pools sorting.
+SORT_COST_PER_LEVEL = 0.5
 #: Pools up to this many elements (rows × columns) are sorted once and kept sorted (int64 order, 1 GiB);
 #: larger ones are sorted block by block for every chunk of replicates (LazyRankedPool).
 RANK_MAX_ELEMENTS = 1 << 27
@@ -103,7 +107,8 @@ class ReplicatePools:
             if self.per_column == "mean-w1":
                 return wasserstein1_ranked(self.ranked, x_rows, y_rows).mean(dim=-1)
             per_dimension = ks_sup_ranked(self.ranked, x_rows, y_rows)
-            return ks_scale(x_rows.shape[1], y_rows.shape[1]) * per_dimension.mean(dim=-1)
+            # scaled per column, then averaged: the sorting path's order of operations (bit-identical values)
+            return (ks_scale(x_rows.shape[1], y_rows.shape[1]) * per_dimension).mean(dim=-1)
         x = gather_rows(self.reference, self.candidate, x_rows)
         y = gather_rows(self.reference, self.candidate, y_rows)
         if self.per_column == "mean-w1":
@@ -113,12 +118,19 @@ class ReplicatePools:
         return get_statistic(self.statistic)(x, y, context)
 
 
+def ranked_is_cheaper(pool_rows: int, batch_size: int) -> bool:
+    """Whether counting over the sorted pool (`pool_rows` P rows) beats sorting each replicate of `batch_size`
+    rows per sample: P ≤ SORT_COST_PER_LEVEL · 2B · log2(2B). Either path gives bit-identical values."""
+    replicate_rows = 2 * batch_size
+    return pool_rows <= SORT_COST_PER_LEVEL * replicate_rows * math.log2(max(replicate_rows, 2))
+
+
 def prepare_pools(reference: Tensor, candidate: Tensor, statistic: str, context: StatisticContext,
                   batch_size: int | None = None) -> ReplicatePools:
     """The pools of one test, transformed once for all its replicates: sliced statistics project both samples
     onto `context.directions`; KS/W1-type statistics on the CPU count over the pool's sorted columns when
-    replicates of `batch_size` rows per sample are a large enough share of the pool (counting then beats sorting
-    each replicate): sorted here, or, past RANK_MAX_ELEMENTS, block by block for each chunk of replicates."""
+    counting beats sorting replicates of `batch_size` rows per sample (`ranked_is_cheaper`): sorted here, or,
+    past RANK_MAX_ELEMENTS, block by block for each chunk of replicates."""
     get_statistic(statistic)  # unknown names fail here, before any work
     pools = ReplicatePools(reference, candidate, statistic)
     if statistic in SLICED_AS_PER_COLUMN and context.directions is not None:
@@ -126,7 +138,7 @@ def prepare_pools(reference: Tensor, candidate: Tensor, statistic: str, context:
                                statistic, projected=True)
     rows = pools.reference.shape[0] + pools.candidate.shape[0]
     if (pools.per_column is not None and batch_size is not None and pools.reference.device.type == "cpu"
-            and rows <= RANK_POOL_FACTOR * 2 * batch_size):
+            and ranked_is_cheaper(rows, batch_size)):
         with_gaps = pools.per_column == "mean-w1"
         if rows * pools.reference.shape[1] > RANK_MAX_ELEMENTS:
             return ReplicatePools(pools.reference, pools.candidate, statistic, pools.projected,

@@ -62,3 +62,20 @@ def test_sharding_and_resolved_defaults() -> None:
     assert SimConfig(geometry="ds1-photons").resolved_threshold_mev == 0.0
     # automatic shard size keeps a shard's float32 array near 128 MiB
     assert SimConfig(geometry="ds2").resolved_shard_size * 6480 * 4 <= 130 << 20
+
+
+def test_default_shard_size_rule() -> None:
+    from caloray.sim.config import DEFAULT_SHARDS, MAX_SHARD_BYTES, MIN_SHARD_SHOWERS, default_shard_size
+
+    # 20k small showers were one shard (one busy worker); now DEFAULT_SHARDS shards of ceil(n / shards)
+    config = SimConfig.preset("ds1-photons", n_showers=20_000)
+    assert config.resolved_shard_size == 1_250 and config.n_shards == DEFAULT_SHARDS
+    # a small run: shards of MIN_SHARD_SHOWERS, still more than one per worker on 2 workers
+    assert SimConfig.preset("ds2", n_showers=1_000).n_shards == 1_000 // MIN_SHARD_SHOWERS == 4
+    # a large run: the memory cap (ds2: 6480 voxels × 4 bytes per shower)
+    assert default_shard_size(10**7, 6480) == MAX_SHARD_BYTES // (4 * 6480) == 5_178
+    assert default_shard_size(0, 6480) == MIN_SHARD_SHOWERS and default_shard_size(5, 10**9) == 1
+    # below the memory cap: at most DEFAULT_SHARDS shards, each at least MIN_SHARD_SHOWERS (or all showers)
+    for n in (1, 249, 4_001, 80_000, 1_000_000):
+        size = default_shard_size(n, 368)
+        assert -(-n // size) <= DEFAULT_SHARDS and size >= min(n, MIN_SHARD_SHOWERS)
