@@ -12,7 +12,7 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
 from caloray.tracking.params import flatten_params
-from caloray.tracking.store import resolve_tracking_uri
+from caloray.tracking.store import resolve_tracking_uri, start_system_metrics, stop_system_metrics
 
 _BATCH = 100
 
@@ -22,6 +22,7 @@ class GenerationTracker:
 
     def __init__(self, client: MlflowClient, run_id: str, tracking_uri: str) -> None:
         self.client, self.run_id, self.tracking_uri = client, run_id, tracking_uri
+        self.system_metrics = start_system_metrics(run_id, tracking_uri)  # opt-in (MLflow's own env switch)
 
     @classmethod
     def start(cls, out_dir: Path, experiment: str, run_name: str, *, params: Mapping[str, Any],
@@ -52,10 +53,12 @@ class GenerationTracker:
         self.client.set_tag(self.run_id, "caloray.validation",
                             "off" if passed is None else "passed" if passed else "failed")
         status = RunStatus.FAILED if passed is False else RunStatus.FINISHED
+        stop_system_metrics(self.system_metrics)
         self.client.set_terminated(self.run_id, RunStatus.to_string(status))
         return RunStatus.to_string(status)
 
     def fail(self, error: BaseException) -> None:
         """End the run FAILED with the error as a tag (generation crashed or was interrupted)."""
         self.client.set_tag(self.run_id, "caloray.error", f"{type(error).__name__}: {error}"[:4000])
+        stop_system_metrics(self.system_metrics)
         self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FAILED))

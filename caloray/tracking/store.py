@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
@@ -70,3 +71,31 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
         yield
     finally:
         mlflow.set_tracking_uri(previous)
+
+
+def system_metrics_enabled() -> bool:
+    """Whether the user opted in to MLflow system metrics with MLflow's own switch,
+    `MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING=true`. Off by default: the sampling thread costs CPU, which matters on
+    the small machines the demo targets."""
+    from mlflow.environment_variables import MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING
+
+    return bool(MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING.get())
+
+
+def start_system_metrics(run_id: str, tracking_uri: str) -> Any:
+    """Start MLflow's system-metrics monitor (CPU, memory, disk, network, GPU when present; sampled every
+    `MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL` s, 10 by default) for `run_id` when the user opted in; the monitor,
+    or None. Stop it with `stop_system_metrics` before the run is terminated."""
+    if not system_metrics_enabled():
+        return None
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, tracking_uri=tracking_uri)
+    monitor.start()
+    return monitor
+
+
+def stop_system_metrics(monitor: Any) -> None:
+    """Stop a monitor from `start_system_metrics` (None: nothing to stop); it logs its last samples first."""
+    if monitor is not None:
+        monitor.finish()

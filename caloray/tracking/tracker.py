@@ -25,7 +25,7 @@ from caloray.tracking.registry import (
     MANIFEST_FILE,
     register_ensemble,
 )
-from caloray.tracking.store import resolve_tracking_uri
+from caloray.tracking.store import resolve_tracking_uri, start_system_metrics, stop_system_metrics
 
 if TYPE_CHECKING:
     from caloray.train.config import TrainConfig
@@ -47,6 +47,7 @@ class EnsembleTracker:
         self.data_summary: dict[str, int | float] = {}
         #: A few held-out rows ("showers" (n, V) MeV, "incident_energies" (n,) MeV): the input example.
         self.example: dict[str, Any] = {}
+        self.system_metrics = start_system_metrics(run_id, tracking_uri)  # opt-in (MLflow's own env switch)
 
     @classmethod
     def start(cls, config: TrainConfig, output_dir: Path, *, data_summary: dict[str, int | float],
@@ -156,11 +157,13 @@ class EnsembleTracker:
             )
             result.registered = (name, version)
             self.client.set_tag(self.run_id, "caloray.registered", f"{name}:{version}")
+        stop_system_metrics(self.system_metrics)
         self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FINISHED))
 
     def fail(self, error: BaseException) -> None:
         """Mark the parent run failed, with the error as a tag."""
         self.client.set_tag(self.run_id, "caloray.error", str(error)[:4000])
+        stop_system_metrics(self.system_metrics)
         self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FAILED))
 
     # ----- helpers -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import numpy as np
 
 from caloray.config import to_dict
 from caloray.pipelines.end_to_end.config import PipelineConfig
+from caloray.tracking.store import start_system_metrics, stop_system_metrics
 
 
 def resolve_tracking(config: PipelineConfig, out: Path) -> str:
@@ -51,6 +52,7 @@ class PipelineRun:
         for start in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[start:start + 100])
         self.metrics: dict[str, float] = {}
+        self.system_metrics = start_system_metrics(self.run_id, uri)  # opt-in (MLflow's own env switch)
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         """Log finite metrics; per-energy ones named `STAGE.<E>GeV.NAME` go to MLflow as `STAGE.NAME` with
@@ -74,10 +76,12 @@ class PipelineRun:
         for path, folder in artifacts:
             if path.is_file():
                 self.client.log_artifact(self.run_id, str(path), artifact_path=folder)
+        stop_system_metrics(self.system_metrics)
         self.client.set_terminated(self.run_id, "FINISHED")
 
     def fail(self, error: BaseException) -> None:
         self.client.set_tag(self.run_id, "caloray.error", f"{type(error).__name__}: {error}"[:4000])
+        stop_system_metrics(self.system_metrics)
         self.client.set_terminated(self.run_id, "FAILED")
 
 
