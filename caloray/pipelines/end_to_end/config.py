@@ -11,7 +11,10 @@ from caloray.errors import ConfigError
 from caloray.sim import SimConfig
 from caloray.train import TrainConfig
 
-GENERATOR_KINDS = ("voxel-flow", "shower-vae")
+#: Generator kinds the pipeline trains from scratch in its single generator stage: a Flow-II (chained to the
+#: pipeline's Flow-I) or a complete-shower model. `voxel-flow-student` is not one: it distils an already trained
+#: voxel-flow teacher (a checkpoint named in its kwargs), which this pipeline has no stage to produce first.
+GENERATOR_KINDS = ("voxel-flow", "shower-vae", "shower-inn", "bayesian-shower-inn")
 
 
 @dataclass

@@ -90,7 +90,9 @@ def stage_generate(config: PipelineConfig, generator: str, flow1: str, out: Path
     from caloray.generate import GenerationConfig, generate
 
     stage = config.generate
-    layer_model = flow1 if config.train.generator.model.kind == "voxel-flow" else None
+    from caloray.generate.models import CHAIN_KINDS
+
+    layer_model = flow1 if config.train.generator.model.kind in CHAIN_KINDS else None
     generation = GenerationConfig(
         model=generator, layer_model=layer_model, n_showers=stage.n_showers, energies=stage.energies,
         seed=stage.seed, shard_size=stage.shard_size, out=str(out / "generated"), batch_size=stage.batch_size,
