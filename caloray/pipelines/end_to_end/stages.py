@@ -99,7 +99,8 @@ def stage_generate(config: PipelineConfig, generator: str, flow1: str, out: Path
         tracking_uri=uri, experiment=config.experiment, actors=stage.actors, geometry=config.data.train.geometry,
         validate_n=stage.validate_n, reference=[str(out / "sim" / "reference")],
         validate_features=list(stage.validate_features), validate_statistics=list(stage.validate_statistics),
-        validate_n_iter=stage.validate_n_iter, validate_alpha=stage.validate_alpha)
+        validate_n_iter=stage.validate_n_iter, validate_alpha=stage.validate_alpha,
+        validate_max_auc=stage.validate_max_auc)
     result = generate(generation, progress=False)
     print(f"generate: {result.n_showers} showers in {len(result.shards)} shard(s), "
           f"{result.showers_per_s:.0f} showers/s, validation passed: {result.validation_passed}", flush=True)
