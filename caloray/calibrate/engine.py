@@ -10,6 +10,7 @@ from torch import Tensor
 from caloray.calibrate.mle import FLOAT32_STENCIL, LogLikelihood, MLEResult, MLESettings, find_mle
 from caloray.models.base import Surrogate
 from caloray.models.ensemble import Ensemble
+from caloray.models.inn import ShowerINN
 from caloray.models.stacked import stacked_log_prob_features
 
 #: Candidate rows (showers × candidate energies) per model call on a CPU. The member-batched Flow-I ensemble
@@ -44,9 +45,12 @@ def model_log_likelihood(model: Surrogate, features: Tensor, rows_per_call: int 
 
 def shower_features(model: Surrogate, showers_mev: Tensor, *, add_noise: bool = False,
                     generator: torch.Generator | None = None) -> Tensor:
-    """The model's per-shower inputs (e.g. Flow-I layer energies (B, L) MeV); ensembles use member 0's map,
-    which all members share by construction (same kind and geometry)."""
+    """The model's per-shower inputs: Flow-I layer energies (B, L) MeV; for a ShowerINN (or Bayesian INN) the
+    showers (B, V) MeV themselves, without noise (its likelihood maps zero voxels through the α-logit, the
+    same at every candidate energy). Ensembles use member 0's map, which all members share by construction."""
     feature_model = model.members[0] if isinstance(model, Ensemble) else model
+    if isinstance(feature_model, ShowerINN):
+        return showers_mev
     return feature_model.layer_energies(showers_mev, add_noise=add_noise, generator=generator)
 
 
@@ -54,6 +58,8 @@ def feature_log_jacobian(model: Surrogate, features: Tensor) -> Tensor:
     """log|dy/dx| of the model's feature preprocessing per shower, (B,): turns a density of the
     preprocessed features into one per physical unit (MeV^L) — it depends on x only, never on z."""
     feature_model = model.members[0] if isinstance(model, Ensemble) else model
+    if isinstance(feature_model, ShowerINN):  # its log_prob_features is already per physical unit
+        return torch.zeros(features.shape[0], dtype=features.dtype, device=features.device)
     return feature_model.layer_transform.log_abs_det_jacobian(features).sum(-1)
 
 

@@ -15,8 +15,9 @@ a pool of actors loads the model once each (one GPU per actor when the cluster h
 deterministic in (seed, i). Rerunning the same command resumes: valid shards are kept, missing, corrupt or
 temporary ones are regenerated; an output folder of another configuration is refused. manifest.json lists
 every shard with rows and sha256. The automatic validation generates --validate-n showers at the incident
-energies of the reference (default: the model's training data) and compares total and layer energies; the
-MLflow run ends FINISHED when it passes and FAILED when it fails.
+energies of the reference (default: the model's training data) and compares total and layer energies (with
+--validate-stats ... classifier also the classifier metric, gated by --max-auc); the MLflow run ends FINISHED
+when it passes and FAILED when it fails.
 
 Models: a shower-vae; a voxel-flow with its Flow-I (--layer-model); a layer-energy-flow whose voxels are its
 layers. Exit status: 0 done (validation passed or off), 1 validation failed, 2 bad input."""
@@ -36,6 +37,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "actors": args.actors, "max_restarts": args.max_restarts, "geometry": args.geometry,
         "validate_n": args.validate_n, "reference": args.reference, "validate_alpha": args.alpha,
         "validate_n_iter": args.n_iter, "validated_alias": args.validated_alias,
+        "validate_statistics": args.validate_stats, "validate_max_auc": args.max_auc,
     }
     return {k: v for k, v in flags.items() if v is not None}
 
@@ -105,6 +107,10 @@ def add_generate_commands(sub: Any) -> None:
     p.add_argument("--geometry", help="built-in geometry or binning XML (default: from the reference or the model)")
     p.add_argument("--alpha", type=float, help="family-wise significance level of the validation (default 0.01)")
     p.add_argument("--n-iter", type=int, help="bootstrap replicates of each validation test (default 500)")
+    p.add_argument("--validate-stats", nargs="+", metavar="STAT",
+                   help="validation statistics: mean-ks sks swd mmd fgd fgd-inf classifier (default mean-ks swd)")
+    p.add_argument("--max-auc", type=float, help="with the statistic classifier: the validation FAILs when a "
+                   "feature map's test AUC exceeds it")
     p.add_argument("--validated-alias", help="registry alias set on the model when the validation passes "
                    "(default validated)")
     p.add_argument("--actors", type=int, help="generation actors (default: one per GPU, else one per CPU)")

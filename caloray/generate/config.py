@@ -8,6 +8,7 @@ from pathlib import Path
 from caloray.config import load_yaml
 from caloray.errors import ConfigError
 from caloray.generate.energies import parse_energy_spec
+from caloray.stats.classifier import ClassifierConfig
 
 DEFAULT_SHARD_SIZE = 10_000
 
@@ -31,6 +32,9 @@ class GenerationConfig:
     validate_n: showers generated for the automatic validation (0 = off); reference: shower files/folders/globs
         it compares against (None → the model's recorded training data). The validation passes when every
         (feature × statistic) p-value is ≥ validate_alpha / number of tests (Bonferroni).
+    validate_statistics may include "classifier" (the CaloChallenge classifier metric per feature map,
+        `validate_classifier` settings, seed = `seed`): it is not a p-value test and not in the Bonferroni count;
+        with `validate_max_auc` set the validation also FAILs when a feature map's test AUC exceeds it.
     validated_alias: registry alias set on a registered model (and layer model) whose validation passed; None → off.
     """
 
@@ -55,6 +59,8 @@ class GenerationConfig:
     validate_n_iter: int = 500
     validate_alpha: float = 0.01
     validate_reference_rows: int | None = None
+    validate_classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    validate_max_auc: float | None = None
     validated_alias: str | None = "validated"
 
     def __post_init__(self) -> None:
@@ -69,6 +75,8 @@ class GenerationConfig:
             (self.validate_n == 0 or self.validate_n >= 2, f"validate_n must be 0 (off) or ≥ 2, got {self.validate_n}"),
             (0.0 < self.validate_alpha < 1.0, f"validate_alpha must be in (0, 1), got {self.validate_alpha}"),
             (self.validate_n_iter >= 1, f"validate_n_iter must be ≥ 1, got {self.validate_n_iter}"),
+            (self.validate_max_auc is None or 0.5 <= self.validate_max_auc <= 1.0,
+             f"validate_max_auc must be in [0.5, 1], got {self.validate_max_auc}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -88,11 +96,17 @@ class GenerationConfig:
         if unknown or not self.validate_features:
             raise ConfigError(f"generate: validate_features {unknown or '[]'} unknown; choose from "
                               f"{', '.join(FEATURE_MAPS)}")
-        unknown = [s for s in self.validate_statistics if s not in STATISTICS or s == "llr"]
+        choices = [s for s in STATISTICS if s != "llr"] + ["classifier"]
+        unknown = [s for s in self.validate_statistics if s not in choices]
         if unknown or not self.validate_statistics:
             raise ConfigError(f"generate: validate_statistics {unknown or '[]'} unknown; choose from "
-                              f"{', '.join(s for s in STATISTICS if s != 'llr')}")
-        n_tests = len(self.validate_features) * len(self.validate_statistics)
+                              f"{', '.join(choices)}")
+        if self.validate_max_auc is not None and "classifier" not in self.validate_statistics:
+            raise ConfigError("generate: validate_max_auc gates the classifier metric: add 'classifier' to "
+                              "validate_statistics")
+        n_tests = self.n_tests
+        if n_tests == 0:
+            return
         smallest_p = 1.0 / (self.validate_n_iter + 1)
         if smallest_p > self.validate_alpha / n_tests:
             need = int(n_tests / self.validate_alpha)
@@ -101,8 +115,8 @@ class GenerationConfig:
 
     @property
     def n_tests(self) -> int:
-        """Number of (feature × statistic) tests of the validation."""
-        return len(self.validate_features) * len(self.validate_statistics)
+        """Number of (feature × statistic) two-sample tests of the validation (the classifier is not one)."""
+        return len(self.validate_features) * len([s for s in self.validate_statistics if s != "classifier"])
 
     @property
     def out_dir(self) -> Path:

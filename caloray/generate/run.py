@@ -259,7 +259,8 @@ def _generate(config: GenerationConfig, out_dir: Path, model: ModelSource, layer
         assert geometry is not None
         settings = ValidationSettings(config.validate_n, list(config.validate_features),
                                       list(config.validate_statistics), config.validate_n_iter,
-                                      config.validate_alpha, config.seed, config.validate_reference_rows)
+                                      config.validate_alpha, config.seed, config.validate_reference_rows,
+                                      config.validate_classifier, config.validate_max_auc)
         outcome = run_validation(settings, spec, geometry, reference, out_dir / "validation", sampler)
         manifest["validation"], manifest["validation_passed"] = outcome.manifest_entry(), outcome.passed
         manifest_path = write_json_atomic(out_dir / MANIFEST_FILE, manifest)

@@ -6,6 +6,9 @@ energy with the run's validation seed, and the configured feature maps of both s
 `caloray.pipelines.validate.validate_arrays` (bootstrap null). It therefore compares p(x | E) under the
 reference's energy distribution, whatever energy spec the production used. The generation passes when every
 (feature × statistic) p-value is ≥ alpha / number of tests (Bonferroni, family-wise error ≤ alpha).
+The statistic "classifier" (the CaloChallenge classifier metric, `caloray.validate.classifier`) adds one row per
+feature map with the test AUC ± its bootstrap error; it is no p-value test (not in the Bonferroni count) and, when
+`max_auc` is set, the generation also fails when a map's AUC exceeds it.
 
 The reference defaults to the model's training data: `data.paths` of the `train-config.yaml` stored with a
 registered ensemble, or found next to a checkpoint file (up to three folders up).
@@ -13,6 +16,7 @@ registered ensemble, or found next to a checkpoint file (up to three folders up)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +35,10 @@ from caloray.geometry import BUILTIN, Geometry, get_geometry, read_binning_xml
 from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
 from caloray.pipelines.validate import validate_arrays
 from caloray.plots.features import plot_feature_comparisons
+from caloray.stats.classifier import ClassifierConfig
 from caloray.tables import format_table
 from caloray.validate import format_p, format_sigma
+from caloray.validate.classifier import CLASSIFIER
 from caloray.validate.summary import p_floor
 
 TRAIN_CONFIG_FILE = "train-config.yaml"
@@ -41,6 +47,8 @@ READ_BLOCK_ROWS = 4096
 #: that gates, and the thesis summary (observed = median alternative replicate, median_p) for reference.
 SUMMARY_KEYS = ("feature", "statistic", "d", "test_batch", "p_value", "sigma", "p_floor", "observed", "median_p",
                 "passed")
+#: Per-feature-map record of the classifier metric (observed = auc; passed None when no max_auc gates it).
+CLASSIFIER_KEYS = ("feature", "statistic", "d", "auc", "auc_err", "jsd", "jsd_err", "max_auc", "passed")
 
 
 @dataclass
@@ -59,7 +67,8 @@ class ValidationOutcome:
 
     @property
     def min_p_value(self) -> float:
-        return min(row["p_value"] for row in self.rows)
+        """The smallest calibrated p-value (nan when only the classifier ran)."""
+        return min((row["p_value"] for row in self.rows if row["statistic"] != CLASSIFIER), default=float("nan"))
 
     def metrics(self) -> dict[str, float]:
         """MLflow metrics: per-test calibrated p-value and sigma (and median_p, a summary), the smallest p-value,
@@ -69,6 +78,10 @@ class ValidationOutcome:
                    "validation.n_candidate": float(self.n_candidate)}
         for row in self.rows:
             key = f"validation.{row['feature']}.{row['statistic']}"
+            if row["statistic"] == CLASSIFIER:
+                metrics[f"{key}.auc"], metrics[f"{key}.auc_err"] = row["auc"], row["auc_err"]
+                metrics[f"{key}.jsd"] = row["jsd"]
+                continue
             metrics[f"{key}.p_value"], metrics[f"{key}.sigma"] = row["p_value"], row["sigma"]
             metrics[f"{key}.median_p"] = row["median_p"]
         return metrics
@@ -219,6 +232,40 @@ class ValidationSettings:
     alpha: float
     seed: int
     reference_rows: int | None = None
+    classifier: ClassifierConfig | None = None
+    max_auc: float | None = None
+
+
+def _summary_row(row: dict[str, Any], threshold: float) -> dict[str, Any]:
+    """One table row → its summary record: a calibrated test passes when p ≥ threshold; a classifier row
+    passes when its AUC ≤ max_auc (None: not gated)."""
+    if row["statistic"] == CLASSIFIER:
+        return {k: row[k] for k in CLASSIFIER_KEYS}
+    return {**{k: row[k] for k in SUMMARY_KEYS if k != "passed"}, "passed": bool(row["p_value"] >= threshold)}
+
+
+def _summary_text(rows: list[dict[str, Any]], settings: ValidationSettings, threshold: float, passed: bool,
+                  n_ref: int, batch: int) -> str:
+    """summary.txt: the calibrated tests' table, then the classifier rows (AUC ± err, JSD ± err, gate)."""
+    tests = [row for row in rows if row["statistic"] != CLASSIFIER]
+    classifier = [row for row in rows if row["statistic"] == CLASSIFIER]
+    gate = "" if not classifier or settings.max_auc is None else f" and every classifier AUC ≤ {settings.max_auc:g}"
+    title = (f"generation validation: {'PASSED' if passed else 'FAILED'} (every calibrated p ≥ {threshold:.3g} = "
+             f"{settings.alpha:g}/{len(tests)}{gate}; {settings.n} generated vs {n_ref} reference showers, each test "
+             f"{tests[0]['test_batch'] if tests else batch} held-out rows per sample against {settings.n_iter} "
+             "permutations of them; median_p is the thesis summary, not a test)")
+    printed = [{**row, "p_value": format_p(row["p_value"], row["p_floor"]),
+                "sigma": format_sigma(row["sigma"], row["p_floor"]),
+                "median_p": format_p(row["median_p"], row["median_p"] <= p_floor(settings.n_iter))} for row in tests]
+    text = format_table([{k: v for k, v in row.items() if k != "p_floor"} for row in printed], title=title) \
+        if tests else title
+    if classifier:
+        gated = "not gated (no max_auc)" if settings.max_auc is None else f"gate: AUC ≤ {settings.max_auc:g}"
+        table = [{"feature": row["feature"], "d": row["d"], "auc ± err": f"{row['auc']:.4f} ± {row['auc_err']:.4f}",
+                  "jsd[bits] ± err": f"{row['jsd']:.4f} ± {row['jsd_err']:.4f}",
+                  "gate": {True: "PASS", False: "FAIL", None: "-"}[row["passed"]]} for row in classifier]
+        text += "\n\n" + format_table(table, title=f"classifier metric (test AUC ± bootstrap error; {gated})")
+    return text
 
 
 def run_validation(settings: ValidationSettings, spec: WorkerSpec, geometry: Geometry, reference: list[Path],
@@ -245,20 +292,15 @@ def run_validation(settings: ValidationSettings, spec: WorkerSpec, geometry: Geo
     batch = max(2, min(settings.n, n_ref // 2 if n_ref >= 4 else n_ref))
     features = {n: (ref_features[n], generated[n]) for n in settings.features}
     plot_feature_comparisons(features, geometry, folder / "figures", labels=("reference", "generated"))
+    classifier = dataclasses.replace(settings.classifier or ClassifierConfig(), seed=settings.seed)
     table = validate_arrays(features, settings.statistics, [batch], n_iter=settings.n_iter, seed=settings.seed,
-                            mode="bootstrap", backend="local", out_dir=folder / "tests")
-    threshold = settings.alpha / (len(settings.features) * len(settings.statistics))
-    rows = [{**{k: row[k] for k in SUMMARY_KEYS if k != "passed"}, "passed": bool(row["p_value"] >= threshold)}
-            for row in table.to_pylist()]
-    passed = all(row["passed"] for row in rows)
-    title = (f"generation validation: {'PASSED' if passed else 'FAILED'} (every calibrated p ≥ {threshold:.3g} = "
-             f"{settings.alpha:g}/{len(rows)}; {settings.n} generated vs {n_ref} reference showers, each test "
-             f"{rows[0]['test_batch'] if rows else batch} held-out rows per sample against {settings.n_iter} "
-             "permutations of them; median_p is the thesis summary, not a test)")
-    printed = [{**row, "p_value": format_p(row["p_value"], row["p_floor"]),
-                "sigma": format_sigma(row["sigma"], row["p_floor"]),
-                "median_p": format_p(row["median_p"], row["median_p"] <= p_floor(settings.n_iter))} for row in rows]
-    text = format_table([{k: v for k, v in row.items() if k != "p_floor"} for row in printed], title=title)
+                            mode="bootstrap", backend="local", out_dir=folder / "tests", classifier=classifier,
+                            max_auc=settings.max_auc)
+    two_sample = [s for s in settings.statistics if s != CLASSIFIER]
+    threshold = settings.alpha / max(1, len(settings.features) * len(two_sample))
+    rows = [_summary_row(row, threshold) for row in table.to_pylist()]
+    passed = all(row["passed"] is not False for row in rows)
+    text = _summary_text(rows, settings, threshold, passed, n_ref, batch)
     (folder / "summary.txt").write_text(text + "\n")
     pq.write_table(table, folder / "results.parquet")
     pacsv.write_csv(table, folder / "results.csv")

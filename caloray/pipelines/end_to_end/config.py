@@ -11,7 +11,10 @@ from caloray.errors import ConfigError
 from caloray.sim import SimConfig
 from caloray.train import TrainConfig
 
-GENERATOR_KINDS = ("voxel-flow", "shower-vae")
+#: Generator kinds the pipeline trains from scratch in its single generator stage: a Flow-II (chained to the
+#: pipeline's Flow-I) or a complete-shower model. `voxel-flow-student` is not one: it distils an already trained
+#: voxel-flow teacher (a checkpoint named in its kwargs), which this pipeline has no stage to produce first.
+GENERATOR_KINDS = ("voxel-flow", "shower-vae", "shower-inn", "bayesian-shower-inn")
 
 
 @dataclass
@@ -39,7 +42,8 @@ class PipelineModels:
 @dataclass
 class GenerateStage:
     """`caloray.generate` settings (model, output and tracking come from the pipeline). Energies in MeV;
-    None → log-uniform over the generator's training range."""
+    None → log-uniform over the generator's training range. `validate_max_auc` gates the classifier metric
+    ("classifier" in `validate_statistics`)."""
 
     n_showers: int = 1_000
     shard_size: int = 500
@@ -52,6 +56,7 @@ class GenerateStage:
     validate_alpha: float = 0.01
     validate_features: list[str] = field(default_factory=lambda: ["total-energy", "layer-energies"])
     validate_statistics: list[str] = field(default_factory=lambda: ["mean-ks", "swd"])
+    validate_max_auc: float | None = None
 
 
 @dataclass

@@ -90,14 +90,17 @@ def stage_generate(config: PipelineConfig, generator: str, flow1: str, out: Path
     from caloray.generate import GenerationConfig, generate
 
     stage = config.generate
-    layer_model = flow1 if config.train.generator.model.kind == "voxel-flow" else None
+    from caloray.generate.models import CHAIN_KINDS
+
+    layer_model = flow1 if config.train.generator.model.kind in CHAIN_KINDS else None
     generation = GenerationConfig(
         model=generator, layer_model=layer_model, n_showers=stage.n_showers, energies=stage.energies,
         seed=stage.seed, shard_size=stage.shard_size, out=str(out / "generated"), batch_size=stage.batch_size,
         tracking_uri=uri, experiment=config.experiment, actors=stage.actors, geometry=config.data.train.geometry,
         validate_n=stage.validate_n, reference=[str(out / "sim" / "reference")],
         validate_features=list(stage.validate_features), validate_statistics=list(stage.validate_statistics),
-        validate_n_iter=stage.validate_n_iter, validate_alpha=stage.validate_alpha)
+        validate_n_iter=stage.validate_n_iter, validate_alpha=stage.validate_alpha,
+        validate_max_auc=stage.validate_max_auc)
     result = generate(generation, progress=False)
     print(f"generate: {result.n_showers} showers in {len(result.shards)} shard(s), "
           f"{result.showers_per_s:.0f} showers/s, validation passed: {result.validation_passed}", flush=True)

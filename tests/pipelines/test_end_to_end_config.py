@@ -1,0 +1,65 @@
+"""The end-to-end pipeline's generator stage: which generator kinds it trains and how it chains them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+import yaml
+
+from caloray.config import from_dict
+from caloray.demo import DEFAULT_CONFIG
+from caloray.errors import ConfigError
+from caloray.geometry import get_geometry
+from caloray.pipelines.end_to_end import PipelineConfig
+from caloray.pipelines.end_to_end.config import GENERATOR_KINDS
+from caloray.train.build import default_model_builder, resolve_model_kwargs
+
+SMALL_KWARGS = {
+    "shower-inn": {"blocks": 1, "hidden_features": [8], "bins": 4},
+    "bayesian-shower-inn": {"blocks": 1, "hidden_features": [8], "bins": 4, "train_size": 100},
+    "voxel-flow": {"transforms": 1, "hidden_features": [8]},
+    "shower-vae": {"latent_dim": 4, "hidden_features": [16]},
+}
+
+
+def _pipeline(kind: str, kwargs: dict) -> PipelineConfig:
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data["train"]["generator"]["model"] = {"kind": kind, "kwargs": kwargs}
+    return from_dict(PipelineConfig, data, where=str(DEFAULT_CONFIG))
+
+
+def test_generator_kinds_include_the_inns_and_exclude_the_student() -> None:
+    assert {"shower-inn", "bayesian-shower-inn", "voxel-flow", "shower-vae"} <= set(GENERATOR_KINDS)
+    with pytest.raises(ConfigError, match=r"train\.generator\.model\.kind must be one of"):
+        _pipeline("voxel-flow-student", {"teacher_checkpoint": "x.pt"})
+
+
+@pytest.mark.parametrize("kind", ["shower-inn", "bayesian-shower-inn"])
+def test_pipeline_builds_and_samples_an_inn_generator(kind: str) -> None:
+    config = _pipeline(kind, SMALL_KWARGS[kind])
+    model = default_model_builder(kind, resolve_model_kwargs(config.train.generator))
+    geometry = get_geometry(config.data.train.geometry)
+    torch.manual_seed(0)
+    showers = model.sample(torch.full((3,), 1_000.0))["showers"]
+    assert showers.shape == (3, geometry.n_voxels) and bool(torch.isfinite(showers).all())
+
+
+@pytest.mark.parametrize(("kind", "chained"), [("shower-inn", False), ("bayesian-shower-inn", False),
+                                                ("voxel-flow", True), ("shower-vae", False)])
+def test_generate_stage_chains_flow1_only_for_flow2(kind: str, chained: bool, monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    import caloray.generate as generate_module
+    from caloray.pipelines.end_to_end.stages import stage_generate
+
+    seen = {}
+
+    def fake_generate(generation: object, progress: bool) -> SimpleNamespace:
+        seen["layer_model"] = generation.layer_model
+        return SimpleNamespace(n_showers=1, shards=[], showers_per_s=1.0, validation_passed=None, mlflow_run_id="r")
+
+    monkeypatch.setattr(generate_module, "generate", fake_generate)
+    stage_generate(_pipeline(kind, SMALL_KWARGS[kind]), "gen:1", "flow1:1", tmp_path, "file:" + str(tmp_path))
+    assert seen["layer_model"] == ("flow1:1" if chained else None)
