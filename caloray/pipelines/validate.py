@@ -241,6 +241,7 @@ def validate_files(config: ValidationConfig) -> pa.Table:
     params |= {"n_reference_files": len(config.reference), "n_candidate_files": len(config.candidate)}
     log_report(out, config.experiment, "validate", params=params, metrics=metrics, tracking_uri=config.tracking_uri,
                inputs={"reference": config.reference, "evaluation": config.candidate}, geometry=config.geometry,
+               layout=layout,
                artifacts=[out / "tests", out / "figures", out / "summary.txt", out / "results.csv",
                           out / "provenance.json"])
     return table

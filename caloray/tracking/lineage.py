@@ -62,14 +62,15 @@ def files_sha256(digests: Sequence[str]) -> str:
 
 
 def shower_dataset(paths: Sequence[str | Path], geometry: str | None, name: str,
-                   sha256s: Sequence[str] | None = None) -> ShowerDataset:
-    """The `ShowerDataset` of shower files (HDF5, checked by `inspect_shower_file`); rows summed over files.
+                   sha256s: Sequence[str] | None = None, layout: Any = None) -> ShowerDataset:
+    """The `ShowerDataset` of shower files (HDF5 or ROOT, checked by `inspect_shower_file`; `layout`: the
+    `caloray.io.RootLayout` of ROOT inputs); rows summed over files.
     `sha256s`: the files' digests when already known (e.g. from a generation manifest), else computed."""
     from caloray.generate.models import sha256_file
     from caloray.io import expand_paths, inspect_shower_file
 
     files = expand_paths([str(p) for p in paths])
-    rows = sum(inspect_shower_file(path).n_showers for path in files)
+    rows = sum(inspect_shower_file(path, layout=layout).n_showers for path in files)
     sha256 = files_sha256(list(sha256s) if sha256s is not None else [sha256_file(path) for path in files])
     folders = {path.resolve().parent for path in files}
     source = str(folders.pop()) if len(folders) == 1 else str(files[0].resolve())
@@ -79,13 +80,13 @@ def shower_dataset(paths: Sequence[str | Path], geometry: str | None, name: str,
 
 def log_shower_inputs(client: MlflowClient, run_id: str, paths: Sequence[str | Path], *, context: str,
                       geometry: str | None, name: str | None = None,
-                      sha256s: Sequence[str] | None = None) -> ShowerDataset | None:
+                      sha256s: Sequence[str] | None = None, layout: Any = None) -> ShowerDataset | None:
     """Log shower files as one dataset input of `run_id` with `context` (e.g. "training"); None when no paths."""
     if context not in CONTEXTS:
         raise ValueError(f"dataset context must be one of {CONTEXTS}, got {context!r}")
     if not paths:
         return None
-    dataset = shower_dataset(paths, geometry, name or f"{context}-showers", sha256s)
+    dataset = shower_dataset(paths, geometry, name or f"{context}-showers", sha256s, layout)
     entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
     client.log_inputs(run_id, datasets=[entity])
     return dataset

@@ -26,11 +26,13 @@ def log_report(
     tracking_uri: str | None = None,
     inputs: Mapping[str, Sequence[str | Path]] | None = None,
     geometry: str | None = None,
+    layout: Any = None,
 ) -> tuple[str, str]:
     """Create a run in `experiment` (local store in `out_dir` unless a URI is configured); returns (uri, run id).
 
     `inputs`: shower files per dataset context ("reference", "evaluation", ...), logged as dataset inputs of
-    `geometry`. Uses an explicit client, so several reports in one process never share an active run.
+    `geometry` (`layout`: the `caloray.io.RootLayout` of ROOT inputs). Uses an explicit client, so several
+    reports in one process never share an active run.
     """
     uri, artifact_location = resolve_tracking_uri(out_dir, tracking_uri)
     client = MlflowClient(tracking_uri=uri)
@@ -39,7 +41,7 @@ def log_report(
         experiment, artifact_location=artifact_location)
     run_id = client.create_run(experiment_id, run_name=run_name, tags=source_tags()).info.run_id
     for context, paths in (inputs or {}).items():
-        log_shower_inputs(client, run_id, paths, context=context, geometry=geometry)
+        log_shower_inputs(client, run_id, paths, context=context, geometry=geometry, layout=layout)
     flat = flatten_params({k: json.loads(json.dumps(v, default=str)) for k, v in params.items()})
     client.log_batch(run_id, params=[Param(k, v) for k, v in flat.items()])
     finite = []  # per-energy results (PREFIX.<E>GeV.NAME) are logged as PREFIX.NAME with step = E in MeV

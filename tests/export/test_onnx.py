@@ -21,6 +21,10 @@ TINY = {
     "shower-vae": {"latent_dim": 3, "hidden_features": [8], "variant": "bernoulli"},
     "energy-regressor": {"hidden_features": [8]},
     "superres-flow": {"fine_shape": [2, 2, 2], "groups": [1, 1, 1], "transforms": 1, "hidden_features": [8]},
+    "voxel-flow-student": {"teacher_config": {"voxel_layer": VOXEL_LAYER, "transforms": 1, "hidden_features": [8]},
+                           "hidden_features": [8]},
+    "shower-inn": {"blocks": 2, "hidden_features": [8]},
+    "bayesian-shower-inn": {"blocks": 2, "hidden_features": [8]},
 }
 KINDS = sorted(kind for kind in MODEL_KINDS if kind != "ensemble")
 #: What must export today (README "ONNX export"); other graphs may export too, a kind missing here may export
