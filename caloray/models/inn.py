@@ -35,8 +35,8 @@ class ShowerINN(Surrogate):
       mean/std buffers fitted once on a training sample (`fit_preprocessing`; identity before).
 
     Condition: log10(E_inc / 10 GeV). Flow: `blocks` RQS coupling blocks (`bins` bins on [−bound, bound]) with
-    subnets of `hidden_features` (ReLU). The default (6 blocks of 1×64, 8 bins) samples ≥ 10k ds1-photons
-    showers/s on 2 CPU threads (see `bench/bench_inn.py`); the thesis used 12 blocks of 3×256.
+    subnets of `hidden_features` (ReLU), evaluated directly (`coupling_log_prob`, `coupling_sample`); the default is
+    6 blocks of 1×64 with 8 bins (sampling speed: `bench/bench_inn.py`), the thesis used 12 blocks of 3×256.
 
     Generation inverts the preprocessing exactly: fractions below `noise_width` (the noise region) are set to 0
     except the largest voxel of each layer, each layer is renormalized and multiplied by the layer energies
