@@ -4,6 +4,10 @@ A coupling block transforms one half of the features with monotonic RQS whose pa
 from the other half and the condition; inverting it costs one subnet pass, like the forward. With
 `bayesian=True` the last layer of every subnet is a `BayesianLinear` (the stable Bayesian INN, thesis
 Sec. 4.2.4).
+
+`coupling_log_prob` and `coupling_sample` evaluate such a flow directly (the zuko modules hold the weights, so
+checkpoints are unchanged): one subnet pass and one `caloray.models.rqs` spline call per block, with no zuko
+transform objects, which is several times faster on CPU for the small subnets of the ShowerINN.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from functools import partial
 
 import torch
 import zuko
+from torch import Tensor
 from zuko.flows.coupling import GeneralCouplingTransform
 from zuko.transforms import MonotonicRQSTransform
 
 from caloray.models.bayesian import BayesianLinear
+from caloray.models.rqs import rqs_call_and_ladj, rqs_inverse, zuko_spline_settings
 
 #: Seed of the generator that draws the coupling masks: fixed, so masks depend only on (features, blocks) and
 #: building a flow consumes no global random numbers beyond the weight initialization.
@@ -79,3 +85,44 @@ def conditional_spline_coupling(
         zuko.distributions.DiagNormal, torch.zeros(features), torch.ones(features), buffer=True
     )
     return zuko.flows.Flow(transforms, base)
+
+
+def _blocks(flow: zuko.flows.Flow) -> list[tuple[GeneralCouplingTransform, Tensor, Tensor, int, float, float]]:
+    """(block, conditioning indices, transformed indices, bins, bound, slope) of each block of a flow built by
+    `conditional_spline_coupling`."""
+    blocks = []
+    for block in flow.transform.transforms:
+        settings = zuko_spline_settings(getattr(block, "univariate", None))
+        if not isinstance(block, GeneralCouplingTransform) or settings is None:
+            raise TypeError(f"not an RQS coupling block: {type(block).__name__}")
+        bins = int(block.shapes[0][0])
+        blocks.append((block, block.mask.nonzero().squeeze(-1), (~block.mask).nonzero().squeeze(-1), bins, *settings))
+    return blocks
+
+
+def _spline_parameters(block: GeneralCouplingTransform, x_a: Tensor, context: Tensor) -> Tensor:
+    """Packed spline parameters (B, D_b, 3·bins − 1) from the conditioning half x_a (B, D_a) and context (B, C)."""
+    return block.hyper(torch.cat([x_a, context], dim=-1)).unflatten(-1, (-1, block.total))
+
+
+def coupling_log_prob(flow: zuko.flows.Flow, x: Tensor, context: Tensor) -> Tensor:
+    """log p(x | context) (B,) of features x (B, D) with context (B, C): the same density as
+    `flow(context).log_prob(x)` (differentiable, for training)."""
+    ladj_total = x.new_zeros(x.shape[0])
+    for block, idx_a, idx_b, bins, bound, slope in _blocks(flow):
+        x_a = x.index_select(-1, idx_a)
+        phi = _spline_parameters(block, x_a, context)
+        y_b, ladj = rqs_call_and_ladj(x.index_select(-1, idx_b), phi, bins, bound, slope)
+        x = x.index_copy(-1, idx_b, y_b)
+        ladj_total = ladj_total + ladj
+    return flow.base(None).log_prob(x) + ladj_total
+
+
+def coupling_sample(flow: zuko.flows.Flow, context: Tensor) -> Tensor:
+    """One sample x (B, D) per context row (B, C): base noise from the global RNG mapped through the inverse
+    blocks, last to first (the same distribution as `flow(context).sample()`)."""
+    z = flow.base(None).sample((context.shape[0],))
+    for block, idx_a, idx_b, bins, bound, slope in reversed(_blocks(flow)):
+        phi = _spline_parameters(block, z.index_select(-1, idx_a), context)
+        z = z.index_copy(-1, idx_b, rqs_inverse(z.index_select(-1, idx_b), phi, bins, bound, slope))
+    return z

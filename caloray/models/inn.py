@@ -11,7 +11,7 @@ from torch import Tensor
 
 from caloray.models.base import Batch, Surrogate
 from caloray.models.bayesian import kl_divergence, weight_draw
-from caloray.models.coupling_flow import conditional_spline_coupling
+from caloray.models.coupling_flow import conditional_spline_coupling, coupling_log_prob, coupling_sample
 from caloray.models.features import check_voxel_layer, incident_1d, layer_sums
 from caloray.models.transforms import (
     AlphaLogit,
@@ -35,8 +35,8 @@ class ShowerINN(Surrogate):
       mean/std buffers fitted once on a training sample (`fit_preprocessing`; identity before).
 
     Condition: log10(E_inc / 10 GeV). Flow: `blocks` RQS coupling blocks (`bins` bins on [−bound, bound]) with
-    subnets of `hidden_features` (ReLU). The default (6 blocks of 1×64, 8 bins) samples ≥ 10k ds1-photons
-    showers/s on 2 CPU threads (see `bench/bench_inn.py`); the thesis used 12 blocks of 3×256.
+    subnets of `hidden_features` (ReLU), evaluated directly (`coupling_log_prob`, `coupling_sample`); the default is
+    6 blocks of 1×64 with 8 bins (sampling speed: `bench/bench_inn.py`), the thesis used 12 blocks of 3×256.
 
     Generation inverts the preprocessing exactly: fractions below `noise_width` (the noise region) are set to 0
     except the largest voxel of each layer, each layer is renormalized and multiplied by the layer energies
@@ -183,7 +183,7 @@ class ShowerINN(Surrogate):
             unit = self._add_noise(unit)
         h = (self.logit(unit) - self.feature_mean) / self.feature_std
         with weight_draw(self.flow, weight_draw_seed):
-            log_p = self.flow(self._context(incident)).log_prob(h)
+            log_p = coupling_log_prob(self.flow, h, self._context(incident))
         if physical_units:
             log_p = log_p + self._log_jacobian(showers, incident, unit)
         return log_p
@@ -207,7 +207,7 @@ class ShowerINN(Surrogate):
         if self.training and self.needs_preprocessing_fit:
             self.fit_standardization(showers, incident)
         h = self.preprocess(showers, incident, add_noise=True)
-        return -self.flow(self._context(incident)).log_prob(h).mean()
+        return -coupling_log_prob(self.flow, h, self._context(incident)).mean()
 
     @torch.no_grad()
     def sample(self, incident_energies: Tensor, weight_draw_seed: int | None = None) -> Batch:
@@ -215,7 +215,7 @@ class ShowerINN(Surrogate):
         "incident_energies": (B,) MeV}. Bayesian INN: `weight_draw_seed` fixes one weight draw for the batch."""
         incident = incident_1d(incident_energies)
         with weight_draw(self.flow, weight_draw_seed):
-            h = self.flow(self._context(incident.to(self.feature_mean.dtype))).sample()
+            h = coupling_sample(self.flow, self._context(incident.to(self.feature_mean.dtype)))
         showers, layer_energies = self.postprocess(h, incident.to(h.dtype))
         return {"showers": showers, "layer_energies": layer_energies, "incident_energies": incident}
 
