@@ -21,7 +21,10 @@ serve the task their capabilities allow:
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +181,31 @@ def _showers(model_input: Any) -> np.ndarray:
     return showers
 
 
+@contextmanager
+def _logging_conditions(folder: Path) -> Iterator[None]:
+    """What `Model.log` needs around it, restored afterwards:
+
+    - no uv project detection (`MLFLOW_UV_AUTO_DETECT=false`): caloray passes its own pip requirements, and the
+      detection reads the working directory;
+    - a working directory that exists: Ray may remove a job's unpacked `working_dir` while its driver still runs
+      (seen on the local cluster after the training workers ended), and MLflow calls `os.getcwd()` while logging.
+      Only then the block runs in `folder`.
+    """
+    previous_uv = os.environ.get("MLFLOW_UV_AUTO_DETECT")
+    os.environ["MLFLOW_UV_AUTO_DETECT"] = "false"
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # the lost folder cannot be re-entered afterwards: `folder` stays the cwd
+        os.chdir(folder)
+    try:
+        yield
+    finally:
+        if previous_uv is None:
+            os.environ.pop("MLFLOW_UV_AUTO_DETECT", None)
+        else:
+            os.environ["MLFLOW_UV_AUTO_DETECT"] = previous_uv
+
+
 def log_pyfunc_model(tracking_uri: str, run_id: str, folder: Path, model: Any, *, name: str,
                      example_showers: np.ndarray, example_energies: np.ndarray,
                      energy_range_mev: tuple[float, float] | None, pip_requirements: list[str]) -> Any:
@@ -198,7 +226,7 @@ def log_pyfunc_model(tracking_uri: str, run_id: str, folder: Path, model: Any, *
         config |= {"energy_min_mev": float(energy_range_mev[0]), "energy_max_mev": float(energy_range_mev[1])}
     artifacts = {WEIGHTS if p.name == "ensemble.pt" else p.name: str(p) for p in sorted(folder.iterdir())
                  if p.is_file()}
-    with using_tracking_uri(tracking_uri):
+    with using_tracking_uri(tracking_uri), _logging_conditions(folder):
         return Model.log(
             artifact_path=None, name=name, flavor=mlflow.pyfunc, run_id=run_id, python_model=str(CODE_FILE),
             artifacts=artifacts, model_config=config, signature=model_signature(task, n_voxels),

@@ -143,3 +143,21 @@ def test_alias_resolution(registry):
                        next(iter(load("gen:1", tracking_uri=uri).state_dict().values())))
     with pytest.raises(RegistryError, match=r"has no alias '@nope'; aliases: @candidate, @validated"):
         load("gen@nope", tracking_uri=uri)
+
+
+def test_logging_survives_a_removed_working_directory(tmp_path, monkeypatch):
+    """A Ray job's driver can lose its working directory (Ray removes the unpacked working_dir); MLflow's
+    `Model.log` calls os.getcwd(), so logging runs in the model folder then, without uv detection."""
+    import os
+
+    from caloray.tracking.pyfunc import _logging_conditions
+
+    gone, folder = tmp_path / "gone", tmp_path / "model"
+    gone.mkdir()
+    folder.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    monkeypatch.setenv("MLFLOW_UV_AUTO_DETECT", "true")
+    with _logging_conditions(folder):
+        assert os.getcwd() == str(folder) and os.environ["MLFLOW_UV_AUTO_DETECT"] == "false"
+    assert os.environ["MLFLOW_UV_AUTO_DETECT"] == "true"
