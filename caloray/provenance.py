@@ -7,6 +7,8 @@ import json
 import os
 import platform
 import subprocess
+import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -47,6 +49,22 @@ def provenance(config: Any = None, **extra: Any) -> dict[str, Any]:
         record["config"] = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
     record.update(extra)
     return record
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """Call `write(tmp)` on a unique temporary name in `path`'s folder, then rename it over `path`, so readers
+    never see a half-written file; the temporary file is removed if `write` fails."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def write_json_atomic(path: str | Path, data: dict[str, Any]) -> Path:

@@ -10,9 +10,7 @@ in a TObjString `caloray_figure` holding JSON, so `replot` redraws the figure fr
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from caloray.errors import CalorayError
+from caloray.provenance import atomic_write
 
 META_KEY = "caloray_figure"
 SUFFIX = ".root"
@@ -28,19 +27,6 @@ SUFFIX = ".root"
 
 class HistogramFileError(CalorayError, ValueError):
     """A histogram file is missing, unreadable, or its histograms cannot be merged."""
-
-
-def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _key(label: str) -> str:
@@ -60,7 +46,7 @@ def write_histograms(path: str | Path, histograms: Mapping[str, hist.Hist], meta
                 f[keys[label]] = h
             f[META_KEY] = json.dumps({**meta, "histograms": keys}, sort_keys=True, default=float)
 
-    return _atomic(Path(path), write)
+    return atomic_write(path, write)
 
 
 def read_histograms(path: str | Path) -> tuple[dict[str, hist.Hist], dict[str, Any]]:
@@ -112,7 +98,7 @@ def save_figure(figure: Figure, png: str | Path, histograms: Mapping[str, hist.H
     """Write the figure as PNG and its histograms (+ `meta`) beside it; returns the PNG path."""
     png = Path(png)
     write_histograms(histogram_path(png), histograms, meta)
-    return _atomic(png, lambda tmp: figure.savefig(tmp, format="png"))
+    return atomic_write(png, lambda tmp: figure.savefig(tmp, format="png"))
 
 
 def replot(histograms: Mapping[str, hist.Hist], meta: Mapping[str, Any]) -> Figure:

@@ -8,8 +8,6 @@ half-written file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import pyarrow.parquet as pq
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from caloray.provenance import atomic_write
 from caloray.stats.classifier import ClassifierResult
 from caloray.validate.summary import TestResult, significance
 
@@ -30,24 +29,6 @@ NULL_QUANTILES: tuple[float, ...] = (0.68, 0.95, 0.99)
 METADATA_KEY = b"caloray.validate"
 #: Statistics that average over random directions (their figure prints the number of slices).
 SLICED = frozenset({"sks", "swd"})
-
-
-def _temporary_sibling(path: Path) -> Path:
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    return Path(name)
-
-
-def _atomic_write(path: Path, write: Any) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def replicates_table(result: TestResult, metadata: dict[str, Any] | None = None) -> pa.Table:
@@ -70,7 +51,7 @@ def replicates_table(result: TestResult, metadata: dict[str, Any] | None = None)
 def write_replicates_parquet(result: TestResult, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
     """Write the null/alt replicate arrays of `result` to Parquet at `path` (temp file, then rename)."""
     table = replicates_table(result, metadata)
-    return _atomic_write(Path(path), lambda tmp: pq.write_table(table, tmp))
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def read_replicates_parquet(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -179,4 +160,4 @@ def plot_calibration_curve(result: ClassifierResult, path: str | Path, title: st
               f"{result.jsd_err:.4f} bits", transform=axes.transAxes, va="top", fontsize="small")
     axes.legend(fontsize="small", loc="lower right")
     figure.tight_layout()
-    return _atomic_write(Path(path), lambda tmp: figure.savefig(tmp, format="png"))
+    return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
