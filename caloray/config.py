@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -42,26 +44,87 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "config
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+#: A YAML 1.1 quirk: PyYAML reads 1e-3 (no dot) as a string; float fields accept such numerals.
+_FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
 def _convert(hint: Any, value: Any, where: str) -> Any:
+    """`value` checked against the type hint `hint` (and converted: int → float, list → tuple, mapping → dataclass).
+
+    bool is not an int here (`epochs: true` is an error), containers are checked element by element, and
+    unions take the first alternative that fits.
+    """
     origin = typing.get_origin(hint)
+    if hint is Any or isinstance(hint, TypeVar):
+        return value
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, where=where)
     if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None:
-            return None
-        if len(args) == 1:
-            return _convert(args[0], value, where)
-        return value
-    if origin in (list, tuple) and isinstance(value, list | tuple):
         args = typing.get_args(hint)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"{where}: expected {_type_name(hint)}, got None")
+        problems = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value, where)
+            except ConfigError as exc:
+                problems.append(str(exc))
+        if len(problems) == 1:
+            raise ConfigError(problems[0])
+        raise ConfigError(f"{where}: expected {_type_name(hint)}, got {_describe(value)}")
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        if not any(type(value) is type(a) and value == a for a in allowed):  # 1 is not True here
+            raise ConfigError(f"{where}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
+        return value
+    if origin in (list, tuple, collections.abc.Sequence):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {_describe(value)}")
+        args = typing.get_args(hint)
+        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(value) != len(args):
+                raise ConfigError(f"{where}: expected a list of {len(args)} items, got {len(value)}")
+            return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
         inner = args[0] if args else Any
         items = [_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, float, str, bool) and not isinstance(value, hint):
-        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+        return items if origin is list else tuple(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {_describe(value)}")
+        key_hint, value_hint = typing.get_args(hint) or (Any, Any)
+        return {_convert(key_hint, k, f"{where}"): _convert(value_hint, v, f"{where}.{k}") for k, v in value.items()}
+    if hint is float:
+        if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
+            return float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {_describe(value)}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {_describe(value)}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {_describe(value)}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {_describe(value)}")
+    if hint is Path:
+        if isinstance(value, str | Path):
+            return Path(value)
+        raise ConfigError(f"{where}: expected a path, got {_describe(value)}")
     return value
 
 
