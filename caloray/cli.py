@@ -7,6 +7,8 @@ work itself lives in the library, so everything here is also available from Pyth
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -226,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="caloray",
         description="Machine-learned calorimeter simulation, calibration and validation on Ray, tracked in MLflow.",
     )
+    parser.add_argument("--version", action="version", version=f"caloray {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="end-to-end pipeline on built-in simulated data (what `make run` does)",
@@ -367,12 +370,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("caloray")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def _stdout_gone() -> int:
+    """`caloray … | head` closed the pipe: stop quietly (no traceback, no error at interpreter exit)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the exit-time flush of the lost output goes nowhere
+    return 128 + signal.SIGPIPE  # what a process killed by SIGPIPE reports, as `cat` or `ls` would
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a caloray error, also one raised inside a Ray task or actor, is one line and exit 2."""
+    from caloray.errors import one_line, user_error
+
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
-    except CalorayError as exc:
-        print(f"caloray {args.command}: error: {exc}", file=sys.stderr)
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _stdout_gone()
+    except Exception as exc:
+        error = user_error(exc)
+        if error is None:
+            raise
+        print(f"caloray {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 2
 
 

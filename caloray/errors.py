@@ -1,5 +1,7 @@
 """Errors caloray raises for bad input; each message names the file, key and problem."""
 
+import re
+
 
 class CalorayError(Exception):
     """Base class of caloray's own errors."""
@@ -15,3 +17,44 @@ class ShowerFileError(CalorayError, ValueError):
 
 class ConfigError(CalorayError, ValueError):
     """A configuration file has unknown keys or invalid values."""
+
+
+#: Where Ray only kept the worker's traceback text (a Ray Data UDF error wrapped in UserCodeException, an actor
+#: that died in its constructor), the error survives as its last line "caloray.errors.<Type>: <message>".
+_REMOTE_LINE = re.compile(r"^caloray\.errors\.(\w+): (.+)$", re.MULTILINE)
+#: Ray Data appends its retry advice to the message of an error raised in a map task.
+_RAY_TRAILERS = ("\nFailed to apply UDF transform", "\nFailed to apply ")
+
+
+def user_error(exc: BaseException) -> CalorayError | None:
+    """The caloray error behind `exc`: `exc` itself, or one raised in a Ray task/actor/Ray Data stage, else None.
+
+    Ray wraps a remote error as `RayTaskError(<Type>)` whose `cause` is the original (or Ray Data's
+    `UserCodeException`, whose text holds the worker's traceback); both are searched, without importing Ray.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop(0)
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        cause = getattr(error, "cause", None)  # Ray's RayTaskError / RayActorError: the remote exception
+        if isinstance(cause, BaseException):
+            pending.insert(0, cause)
+            continue
+        if isinstance(error, CalorayError):
+            return error
+        pending += [error.__cause__, error.__context__]
+    found = _REMOTE_LINE.findall(str(exc))
+    if found and isinstance(kind := globals().get(found[-1][0]), type) and issubclass(kind, CalorayError):
+        return kind(found[-1][1])
+    return None
+
+
+def one_line(error: BaseException) -> str:
+    """The message of `error` on one line (Ray's appended advice dropped, other line breaks joined)."""
+    text = str(error)
+    for trailer in _RAY_TRAILERS:
+        text = text.split(trailer, 1)[0]
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -21,6 +21,9 @@ SMALL_CLUSTER_CPUS = 4
 #: (a cluster's workers get their raylet's setting).
 WORKER_NICENESS = 0
 
+#: Ray Data loggers that repeat, at ERROR level, the exception an aborted dataset execution raises anyway.
+RAY_DATA_ABORT_LOGGERS = ("ray.data._internal.execution.streaming_executor_state", "ray.data.exceptions")
+
 
 def worker_niceness_env() -> None:
     """Set `RAY_worker_niceness` (read by the raylet at start) to WORKER_NICENESS unless already set."""
@@ -35,6 +38,8 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, quiet: 
     if quiet:
         for name in ("ray", "ray.data", "ray.train", "ray.tune"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        for name in RAY_DATA_ABORT_LOGGERS:  # the failed task's error reaches the caller, which reports it
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS")
@@ -47,6 +52,9 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, quiet: 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = True
     ctx.print_on_execution_start = False
+    # An error raised in a map UDF reaches the driver as itself (RayTaskError(ShowerFileError)), not as a
+    # UserCodeException that keeps only its text, so the CLI reports caloray's errors as one line + exit 2.
+    ctx.raise_original_map_exception = True
     if ray.cluster_resources().get("CPU", 0) <= SMALL_CLUSTER_CPUS:
         # Ray Data reserves half of the cluster per operator; on a laptop-sized node that leaves a
         # single-operator pipeline (read → map) one task at a time. Measured on 2 CPUs: HDF5 read

@@ -1,0 +1,81 @@
+"""What Ray 2.60 raises for a caloray error in a task, an actor, an actor's constructor and a Ray Data UDF, and
+that `caloray.errors.user_error` recovers the original error from each (one line, as the local path gives)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from ray import cloudpickle
+
+from caloray.errors import CalorayError, ConfigError, ShowerFileError, one_line, user_error
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import a test module
+MESSAGE = "/data/x.h5: 'showers' row 3 holds a non-finite value (NaN or inf)"
+
+
+def _fail(*_):
+    raise ShowerFileError(MESSAGE)
+
+
+class _Failing:
+    def __init__(self, fail_in_init: bool = False) -> None:
+        if fail_in_init:
+            _fail()
+
+    def __call__(self, batch):
+        _fail()
+
+    def run(self):
+        _fail()
+
+
+def _recovered(exc: BaseException) -> CalorayError:
+    error = user_error(exc)
+    assert isinstance(error, ShowerFileError), type(exc)
+    assert one_line(error) == MESSAGE
+    return error
+
+
+def test_local_errors_and_others():
+    assert user_error(ConfigError("a.yaml: bad")) is not None
+    try:
+        try:
+            _fail()
+        except ShowerFileError as exc:
+            raise RuntimeError("wrapped") from exc
+    except RuntimeError as exc:
+        _recovered(exc)
+    assert user_error(RuntimeError("a bug")) is None and user_error(ValueError("x")) is None
+    assert one_line(ConfigError("a.yaml: bad YAML: line 1\n  column 2")) == "a.yaml: bad YAML: line 1 column 2"
+
+
+def test_task_and_actor_errors(ray_local):
+    ray = ray_local
+    with pytest.raises(Exception) as info:
+        ray.get(ray.remote(_fail).remote())
+    _recovered(info.value)
+    actor = ray.remote(_Failing).remote()
+    with pytest.raises(Exception) as info:
+        ray.get(actor.run.remote())
+    _recovered(info.value)
+    broken = ray.remote(_Failing).remote(True)  # dies in its constructor: only the text of the error survives
+    with pytest.raises(Exception) as info:
+        ray.get(broken.run.remote())
+    _recovered(info.value)
+
+
+@pytest.mark.parametrize("original", [True, False], ids=["raise-original", "user-code-exception"])
+def test_ray_data_udf_errors(ray_local, original):
+    ray = ray_local
+    ctx = ray.data.DataContext.get_current()
+    before = ctx.raise_original_map_exception
+    ctx.raise_original_map_exception = original  # caloray.runtime.init_ray sets True; either way it is found
+    try:
+        ds = ray.data.range(4).map_batches(_Failing, compute=ray.data.ActorPoolStrategy(size=1), batch_size=2)
+        with pytest.raises(Exception) as info:
+            ds.materialize()
+        assert type(info.value).__name__.startswith("RayTaskError")
+        _recovered(info.value)
+    finally:
+        ctx.raise_original_map_exception = before
