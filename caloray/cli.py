@@ -8,14 +8,64 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from caloray.errors import CalorayError
+from caloray.errors import CalorayError, ConfigError
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default, unless it has none (None, off) or its help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or any(action.default is v for v in (None, False, argparse.SUPPRESS)) or \
+                "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser: defaults shown in --help, whatever formatter a command asks for."""
+
+    def __init__(self, *args, formatter_class: type = _DefaultsFormatter, **kwargs) -> None:
+        if not issubclass(formatter_class, _DefaultsFormatter):
+            formatter_class = type("Formatter", (_DefaultsFormatter, formatter_class), {})
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+
+def config_flag(p: argparse.ArgumentParser, what: str, *, positional: bool = False) -> None:
+    """`--config FILE` (every command that takes a config); `positional` keeps the older `COMMAND FILE` too."""
+    p.add_argument("--config", metavar="FILE", help=what)
+    if positional:
+        p.add_argument("config_file", nargs="?", metavar="CONFIG", help="the same as --config FILE")
+
+
+def tracking_flag(p: argparse.ArgumentParser, default: str = "MLFLOW_TRACKING_URI") -> None:
+    """`--tracking-uri` of every command that reads or writes MLflow."""
+    p.add_argument("--tracking-uri", metavar="URI", help=f"MLflow tracking/registry URI (default: {default})")
+
+
+def check_values_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--check-values", action="store_true", help="before starting Ray, read every input shower and "
+                   "reject NaN, inf and negative energies (otherwise the Ray workers find them)")
+
+
+def is_new_folder(out: str | Path | None) -> bool:
+    """Whether the output folder `out` does not exist yet (a failed run then removes it again: nothing
+    half-written is left; a folder that existed, e.g. a run being resumed, is left as it is)."""
+    return out is not None and "://" not in str(out) and not Path(out).exists()
+
+
+def _required_config(args: argparse.Namespace, what: str) -> str:
+    if not args.config:
+        raise ConfigError(f"{args.command}: give the {what} YAML as --config FILE")
+    return args.config
 
 
 def _run_with_config(args: argparse.Namespace, config_type: type, run: Callable) -> int:
@@ -36,6 +86,8 @@ def _demo(args: argparse.Namespace) -> int:
     from caloray.runtime import init_ray
 
     config = load_demo_config(args.config)
+    if args.tracking_uri:
+        config.tracking_uri = args.tracking_uri
     init_ray()
     run_demo(config, args.out or DEFAULT_OUT, gpu=args.gpu)
     return 0
@@ -45,17 +97,26 @@ def _simulate(args: argparse.Namespace) -> int:
     import dataclasses
 
     from caloray.config import from_dict, load_yaml
+    from caloray.generate.energies import parse_energy, parse_energy_spec
     from caloray.runtime import init_ray
     from caloray.sim import SimConfig, simulate_to_files
 
     config = load_yaml(SimConfig, args.config) if args.config else SimConfig()
+
+    def gev(value: float | None) -> float | None:  # the older --energy-*-gev flags, through the same parser
+        return None if value is None else parse_energy(f"{value!r}GeV")
+
     flags = {
         "geometry": args.geometry, "particle": args.particle, "prior": args.prior, "n_showers": args.n,
-        "seed": args.seed, "shard_size": args.shard_size,
-        "energy_min_mev": None if args.energy_min_gev is None else args.energy_min_gev * 1e3,
-        "energy_max_mev": None if args.energy_max_gev is None else args.energy_max_gev * 1e3,
-        "energies_mev": None if args.energies_gev is None else tuple(e * 1e3 for e in args.energies_gev),
+        "seed": args.seed, "shard_size": args.shard_size, "energy_min_mev": gev(args.energy_min_gev),
+        "energy_max_mev": gev(args.energy_max_gev),
+        "energies_mev": None if args.energies_gev is None else tuple(map(gev, args.energies_gev)),
     }
+    if args.energies:
+        spec = parse_energy_spec(args.energies)
+        flags |= {"prior": spec.kind, "energies_mev": spec.values_mev or None}
+        if spec.kind != "fixed":
+            flags |= {"energy_min_mev": spec.low_mev, "energy_max_mev": spec.high_mev}
     merged = {**dataclasses.asdict(config), **{k: v for k, v in flags.items() if v is not None}}
     config = from_dict(SimConfig, merged, where="simulate")
     init_ray()
@@ -66,14 +127,16 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _features(args: argparse.Namespace) -> int:
     from caloray.geometry import get_geometry
-    from caloray.io import RootLayout, expand_paths
+    from caloray.io import RootLayout
+    from caloray.io.checks import check_shower_inputs
     from caloray.pipelines.features import compute_feature_files
     from caloray.runtime import init_ray
 
     layout = RootLayout.parse(args.root_layout)
-    inputs = expand_paths(args.input)
+    geometry = get_geometry(args.geometry)
+    infos = check_shower_inputs(args.input, geometry=geometry, layout=layout, check_values=args.check_values)
     init_ray()
-    paths = compute_feature_files(inputs, get_geometry(args.geometry), Path(args.out), layout)
+    paths = compute_feature_files([i.path for i in infos], geometry, Path(args.out), layout)
     print(f"wrote {len(paths)} feature shard(s) to {args.out}")
     return 0
 
@@ -97,15 +160,13 @@ def _geometry(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     from caloray.geometry import get_geometry
-    from caloray.io import RootLayout, expand_paths, inspect_shower_file, read_shower_rows
+    from caloray.io import RootLayout, expand_paths
+    from caloray.io.checks import check_shower_inputs
 
     geometry = get_geometry(args.geometry) if args.geometry else None
     layout = RootLayout.parse(args.root_layout)
-    for path in expand_paths(args.files):
-        info = inspect_shower_file(path, geometry, layout)
-        if args.check_values:
-            for start in range(0, info.n_showers, 10_000):
-                read_shower_rows(path, start, start + 10_000, layout=layout)
+    for path in expand_paths(args.files):  # one file at a time: what is fine is printed before a bad file stops
+        [info] = check_shower_inputs(path, geometry=geometry, layout=layout, check_values=args.check_values)
         print(f"{path}: {info.n_showers} showers × {info.n_voxels} voxels ({info.showers_dtype}), "
               f"geometry={info.geometry}, extra={list(info.per_row_keys)}")
     return 0
@@ -114,47 +175,61 @@ def _inspect(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from caloray.train.ensemble import run_training
 
-    run_training(args.config, resume=args.resume)
+    run_training(_required_config(args, "TrainConfig"), resume=args.resume, tracking_uri=args.tracking_uri)
     return 0
 
 
 def _model_loader_and_range(args: argparse.Namespace):
     """A picklable loader for the model named on the command line, and its allowed energy range (MeV)."""
+    from caloray.generate.energies import parse_energy_range
     from caloray.pipelines.calibrate import ModelReference
 
     reference = ModelReference(args.model, tracking_uri=args.tracking_uri)
-    if args.energy_range_gev:
-        energy_range = (args.energy_range_gev[0] * 1e3, args.energy_range_gev[1] * 1e3)
-    else:
-        energy_range = reference.energy_range_mev()
-        if energy_range is None:
-            raise CalorayError(f"model {args.model!r} does not record its training energy range; "
-                               "pass --energy-range-gev MIN MAX")
+    if args.energy_range_gev:  # the older spelling: two numbers in GeV
+        args.energy_range = "-".join(f"{value!r}GeV" for value in args.energy_range_gev)
+    energy_range = parse_energy_range(args.energy_range) if args.energy_range else reference.energy_range_mev()
+    if energy_range is None:
+        raise CalorayError(f"model {args.model!r} does not record its training energy range; "
+                           "pass --energy-range A-B (e.g. 1GeV-100GeV) or --energy-range-gev MIN MAX")
     return reference, energy_range
 
 
+def _model_voxels(loader: Callable) -> list[int]:
+    """Voxels per shower the model reads (empty when it does not say): loaded once here, before Ray starts."""
+    model = loader()
+    feature_model = model.members[0] if hasattr(model, "members") else model
+    expected = getattr(feature_model, "n_voxels", None)
+    return [] if expected is None else [int(expected)]
+
+
 def _calibrate(args: argparse.Namespace) -> int:
-    from caloray.io import expand_paths
+    from caloray.io.checks import check_shower_inputs
     from caloray.pipelines.calibrate import CalibrationRun, calibrate_files
     from caloray.provenance import write_provenance
     from caloray.runtime import init_ray
 
     loader, (e_min, e_max) = _model_loader_and_range(args)
-    run = CalibrationRun(inputs=tuple(str(p) for p in expand_paths(args.input)), out_dir=args.out,
+    infos = check_shower_inputs(args.input, voxels=_model_voxels(loader), check_values=args.check_values)
+    run = CalibrationRun(inputs=tuple(str(i.path) for i in infos), out_dir=args.out,
                          energy_min_mev=e_min, energy_max_mev=e_max, rows_per_unit=args.rows_per_unit,
                          seed=args.seed)
     init_ray()
-    write_provenance(Path(args.out) / "provenance.json", run, model=args.model)
     shards = calibrate_files(loader, run, provenance={"model": args.model, "seed": str(args.seed)})
+    write_provenance(Path(args.out) / "provenance.json", run, model=args.model)  # only for a finished run
     print(f"calibrated {len(shards)} shard(s) → {args.out} (allowed range {e_min / 1e3:g}–{e_max / 1e3:g} GeV)")
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
+    from caloray.io.checks import check_shower_inputs
     from caloray.pipelines.score import score_files
     from caloray.runtime import init_ray
 
     loader, energy_range = _model_loader_and_range(args)
+    voxels = _model_voxels(loader)
+    for inputs in (args.input, args.signal):
+        if inputs:
+            check_shower_inputs(inputs, voxels=voxels, check_values=args.check_values)
     init_ray()
     summary = score_files(loader, energy_range, args.input, args.signal, Path(args.out), seed=args.seed)
     print(summary)
@@ -171,7 +246,9 @@ def _validate(args: argparse.Namespace) -> int:
     import dataclasses
 
     from caloray.config import from_dict, load_yaml
-    from caloray.io import expand_paths
+    from caloray.geometry import get_geometry
+    from caloray.io import RootLayout, expand_paths
+    from caloray.io.checks import check_shower_inputs
     from caloray.pipelines.validate import ValidationConfig, failed_gates, validate_files
     from caloray.runtime import init_ray
 
@@ -182,10 +259,15 @@ def _validate(args: argparse.Namespace) -> int:
         "geometry": args.geometry, "out": args.out, "features": args.features, "statistics": args.stats,
         "batch_sizes": args.batch_size, "n_iter": args.n_iter, "n_slices": args.n_slices, "seed": args.seed,
         "mode": args.mode, "max_rows": args.max_rows, "alpha": args.alpha, "max_auc": args.max_auc,
-        "root_layout": args.root_layout,
+        "root_layout": args.root_layout, "tracking_uri": args.tracking_uri,
     }
     config = from_dict(ValidationConfig, {**base, **{k: v for k, v in flags.items() if v is not None}},
                        where="validate")
+    if args.out is None:  # the config's folder: `main` removes it again if this run creates it and fails
+        args.out, args.out_is_new = config.out, is_new_folder(config.out)
+    geometry, layout = get_geometry(config.geometry), RootLayout.parse(config.root_layout)
+    for inputs in (config.reference, config.candidate):
+        check_shower_inputs(inputs, geometry=geometry, layout=layout, check_values=args.check_values)
     init_ray()
     table = validate_files(config)
     return 1 if failed_gates(table) else 0  # a configured classifier gate that fails fails the command
@@ -196,7 +278,7 @@ def _amplification(args: argparse.Namespace) -> int:
     from caloray.amplify.study import DEFAULT_OUT
     from caloray.runtime import init_ray
 
-    config = load_amplification_config(args.config)
+    config = load_amplification_config(_required_config(args, "AmplificationConfig"))
     init_ray()
     result = run_amplification(config, args.out or DEFAULT_OUT)
     print(result.paths["table"].read_text())
@@ -224,12 +306,12 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="caloray",
         description="Machine-learned calorimeter simulation, calibration and validation on Ray, tracked in MLflow.",
     )
     parser.add_argument("--version", action="version", version=f"caloray {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("demo", help="end-to-end pipeline on built-in simulated data (what `make run` does)",
                        description="Simulate → ingest with Ray Data → train Flow-I, a shower generator and a "
@@ -237,8 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "all tracked in the local MLflow store; ends with a summary and the MLflow UI command. "
                        "Rerunning into the same folder reuses finished stages.")
     p.add_argument("--out", help="output folder (default outputs/demo)")
-    p.add_argument("--config", help="PipelineConfig YAML (default: the embedded caloray/configs/demo.yaml)")
+    config_flag(p, "PipelineConfig YAML (default: the embedded caloray/configs/demo.yaml)")
     p.add_argument("--gpu", action="store_true", help="train with one GPU per Ray Train worker")
+    tracking_flag(p, "MLFLOW_TRACKING_URI, else a local store in the output folder")
     p.set_defaults(handler=_demo)
 
     p = sub.add_parser("simulate", help="simulate showers with the built-in parametrized simulator",
@@ -248,12 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--particle", help="photon | electron | pion (default: the geometry's)")
     p.add_argument("--prior", help="fixed | uniform | log-uniform | ds1-ladder")
     p.add_argument("--n", type=int, help="number of showers")
-    p.add_argument("--energy-min-gev", type=float)
-    p.add_argument("--energy-max-gev", type=float)
-    p.add_argument("--energies-gev", type=float, nargs="+", help="energies of the fixed prior")
+    p.add_argument("--energies", metavar="SPEC", help="prior and energies in one: log-uniform:A-B | uniform:A-B | "
+                   "fixed:E1,E2,... in MeV or with units (log-uniform:1GeV-100GeV), as `generate --energies`")
+    p.add_argument("--energy-min-gev", type=float, help="older spelling: lower end of the range in GeV")
+    p.add_argument("--energy-max-gev", type=float, help="older spelling: upper end of the range in GeV")
+    p.add_argument("--energies-gev", type=float, nargs="+", help="older spelling: energies of the fixed prior in GeV")
     p.add_argument("--seed", type=int)
     p.add_argument("--shard-size", type=int, help="showers per HDF5 shard")
-    p.add_argument("--config", help="YAML file with SimConfig fields (flags override it)")
+    config_flag(p, "YAML file with SimConfig fields (flags override it)")
     p.add_argument("--out", required=True, help="output folder for the shards")
     p.set_defaults(handler=_simulate)
 
@@ -263,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="HDF5 or ROOT files, folders, glob patterns or fsspec URLs (s3://…, file://…)")
     p.add_argument("--geometry", required=True)
     p.add_argument("--out", required=True)
+    check_values_flag(p)
     _root_layout_flag(p)
     p.set_defaults(handler=_features)
 
@@ -280,16 +366,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train an ensemble on Ray Train, tracked in MLflow",
                        description="Train K members of a surrogate (YAML TrainConfig) concurrently on Ray Train, "
                        "log each as a nested MLflow run and register the ensemble.")
-    p.add_argument("config", help="TrainConfig YAML (see caloray/configs/train-*.yaml)")
+    config_flag(p, "TrainConfig YAML (see caloray/configs/train-*.yaml)", positional=True)
     p.add_argument("--resume", action="store_true", help="continue interrupted members from their checkpoints")
+    tracking_flag(p, "the config's tracking.tracking_uri, else MLFLOW_TRACKING_URI, else a local store")
     p.set_defaults(handler=_train)
 
     def model_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", required=True, help="registry NAME[:VERSION], NAME@ALIAS or a checkpoint file (.pt)")
-        p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
+        tracking_flag(p)
+        p.add_argument("--energy-range", metavar="A-B", help="allowed E_inc range, MeV or with units (1GeV-100GeV); "
+                       "default: the range the model was trained on")
         p.add_argument("--energy-range-gev", type=float, nargs=2, metavar=("MIN", "MAX"),
-                       help="allowed E_inc range (default: the range the model was trained on)")
+                       help="older spelling of --energy-range: two numbers in GeV")
         p.add_argument("--seed", type=int, default=0, help="seed of the dequantization noise")
+        check_values_flag(p)
 
     p = sub.add_parser("calibrate", help="MLE energy calibration with per-shower resolution (Ray Data)",
                        description="For every shower: E_pred = argmax_z p(x|z) within the model's energy range, "
@@ -313,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibration-study", help="the MLE-calibration paper's study on simulated pions",
                        description="Trains flow and DNN ensembles on uniform and log-uniform priors, calibrates "
                        "10…90 GeV evaluation sets, and writes/logs the bias and resolution table and plots.")
-    p.add_argument("config", nargs="?", help="YAML with CalibrationStudyConfig fields")
+    config_flag(p, "YAML with CalibrationStudyConfig fields", positional=True)
     p.add_argument("--out", help="output folder")
     p.set_defaults(handler=_calibration_study)
     p = sub.add_parser("validate", help="calibrated two-sample tests of candidate vs reference showers",
@@ -338,14 +428,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--max-rows", type=int, help="at most this many showers per sample")
     p.add_argument("--alpha", type=float, help="family-wise level of the PASS/FAIL line (Bonferroni over the tests)")
-    p.add_argument("--config", help="YAML with ValidationConfig fields (flags override it)")
+    config_flag(p, "YAML with ValidationConfig fields (flags override it)")
     p.add_argument("--out", help="output folder")
+    tracking_flag(p)
+    check_values_flag(p)
     _root_layout_flag(p)
     p.set_defaults(handler=_validate)
     p = sub.add_parser("amplification", help="the camel-back amplification study with flows and flow ensembles",
                        description="Quantile MSE vs generated events for 10/20/50 quantiles, the 5-parameter fit "
                        "benchmark, amplification factors with uncertainties from repeated trainings (Ray tasks).")
-    p.add_argument("config", help="AmplificationConfig YAML (see caloray/configs/amplification.yaml)")
+    config_flag(p, "AmplificationConfig YAML (see caloray/configs/amplification.yaml)", positional=True)
     p.add_argument("--out", help="output folder (default outputs/amplification)")
     p.set_defaults(handler=_amplification)
 
@@ -358,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["onnx"], default="onnx")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
+    tracking_flag(p)
     p.set_defaults(handler=_export)
 
     from caloray.superres.cli import add_superres_commands
@@ -390,7 +482,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a caloray error, also one raised inside a Ray task or actor, is one line and exit 2."""
     from caloray.errors import one_line, user_error
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config_file", None):
+        if args.config:
+            parser.error(f"{args.command}: give the config once, as --config FILE or as CONFIG")
+        args.config = args.config_file
+    args.out_is_new = is_new_folder(getattr(args, "out", None))
     try:
         code = args.handler(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at interpreter exit
@@ -402,6 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if error is None:
             raise
         print(f"caloray {args.command}: error: {one_line(error)}", file=sys.stderr)
+        if args.out_is_new and Path(args.out).is_dir():
+            shutil.rmtree(args.out, ignore_errors=True)  # nothing half-written: the folder was this run's alone
         return 2
 
 

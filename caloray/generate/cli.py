@@ -66,11 +66,20 @@ def config_from_args(args: argparse.Namespace):
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from caloray.cli import is_new_folder
     from caloray.generate.run import generate
+    from caloray.geometry import get_geometry, read_binning_xml
+    from caloray.io.checks import check_shower_inputs
     from caloray.runtime import init_ray
     from caloray.tracking import ui_command
 
     config = config_from_args(args)
+    if args.out is None:  # the config's folder: `caloray.cli.main` removes it again if this run creates it and fails
+        args.out, args.out_is_new = config.out, is_new_folder(config.out)
+    if config.reference:  # the validation's reference files: readable, keys and shapes, before Ray starts
+        geometry = None if config.geometry is None else (
+            read_binning_xml if config.geometry.endswith(".xml") else get_geometry)(config.geometry)
+        check_shower_inputs(config.reference, geometry=geometry, check_values=args.check_values)
     init_ray()
     result = generate(config)
     print(f"generated {result.n_generated} new showers ({result.showers_per_s:.4g} showers/s); "
@@ -88,6 +97,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 def add_generate_commands(sub: Any) -> None:
     """Register `generate` on an argparse subparsers object."""
+    from caloray.cli import check_values_flag, config_flag, tracking_flag
+
     p = sub.add_parser("generate", help="production generation of showers from a trained model (Ray Data, resumable)",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="registry NAME[:VERSION] (newest when omitted), NAME@ALIAS (e.g. @validated) "
@@ -97,7 +108,7 @@ def add_generate_commands(sub: Any) -> None:
     p.add_argument("--energies", metavar="SPEC", help="log-uniform:A-B | uniform:A-B | fixed:E1,E2,... in MeV, or "
                    "with units (log-uniform:1GeV-100GeV); default: log-uniform over the model's training range")
     p.add_argument("--out", help="output folder (default outputs/generate)")
-    p.add_argument("--config", help="YAML with GenerationConfig fields (flags override it)")
+    config_flag(p, "YAML with GenerationConfig fields (flags override it)")
     p.add_argument("--seed", type=int, help="root seed of every shard (default 0)")
     p.add_argument("--shard-size", type=int, help="showers per HDF5 shard (default 10000)")
     p.add_argument("--batch-size", type=int, help="showers per model call (default 2000)")
@@ -117,7 +128,7 @@ def add_generate_commands(sub: Any) -> None:
     p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
                    help="one GPU per actor (default: when the Ray cluster has GPUs)")
     p.add_argument("--max-restarts", type=int, help="restarts of a crashed actor, its shard retried (default 3)")
-    p.add_argument("--tracking-uri", help="MLflow tracking/registry URI (default: MLFLOW_TRACKING_URI, else a "
-                   "local store in the output folder)")
+    tracking_flag(p, "MLFLOW_TRACKING_URI, else a local store in the output folder")
+    check_values_flag(p)
     p.add_argument("--experiment", help="MLflow experiment (default caloray-generate)")
     p.set_defaults(handler=_generate)

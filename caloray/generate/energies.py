@@ -18,7 +18,7 @@ from caloray.errors import ConfigError
 
 KINDS = ("log-uniform", "uniform", "fixed")
 UNITS_MEV = {"kev": 1e-3, "mev": 1.0, "gev": 1e3, "tev": 1e6}
-_NUMBER = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+_NUMBER = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 _RANGE = re.compile(r"^\s*([0-9.eE+]+\s*[a-zA-Z]*)\s*-\s*([0-9.eE+]+\s*[a-zA-Z]*)\s*$")
 SPEC_HELP = ('"log-uniform:A-B", "uniform:A-B" or "fixed:E1,E2,..." in MeV (or with a unit: '
              '"log-uniform:1GeV-100GeV")')
@@ -61,7 +61,9 @@ class EnergySpec:
         return np.exp(rng.uniform(math.log(self.low_mev), math.log(self.high_mev), n))
 
 
-def _number(text: str, spec: str) -> float:
+def parse_energy(text: str, spec: str | None = None) -> float:
+    """One energy "10GeV", "500 keV" or "2000" (MeV when no unit) → MeV; positive and finite."""
+    spec = text if spec is None else spec
     match = _NUMBER.match(text)
     if not match:
         raise ConfigError(f"energies {spec!r}: {text.strip()!r} is not a number (expected {SPEC_HELP})")
@@ -72,6 +74,18 @@ def _number(text: str, spec: str) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise ConfigError(f"energies {spec!r}: energies must be positive and finite, got {text.strip()!r}")
     return value
+
+
+def parse_energy_range(text: str, spec: str | None = None) -> tuple[float, float]:
+    """An energy range "A-B" with optional units ("1GeV-100GeV"; MeV without) → (low, high) MeV, low < high."""
+    spec = text if spec is None else spec
+    match = _RANGE.match(text)
+    if not match:
+        raise ConfigError(f"energies {spec!r}: needs a range A-B with optional units, e.g. 1GeV-100GeV")
+    low, high = parse_energy(match.group(1), spec), parse_energy(match.group(2), spec)
+    if not low < high:
+        raise ConfigError(f"energies {spec!r}: need A < B, got {low:g} MeV and {high:g} MeV")
+    return low, high
 
 
 def parse_energy_spec(spec: str) -> EnergySpec:
@@ -88,11 +102,6 @@ def parse_energy_spec(spec: str) -> EnergySpec:
         items = [item for item in body.split(",") if item.strip()]
         if not items:
             raise ConfigError(f"energies {spec!r}: 'fixed' needs at least one energy, e.g. fixed:10000,20000")
-        return EnergySpec("fixed", values_mev=tuple(_number(item, spec) for item in items))
-    match = _RANGE.match(body)
-    if not match:
-        raise ConfigError(f"energies {spec!r}: {kind!r} needs a range A-B, e.g. {kind}:1000-100000")
-    low, high = _number(match.group(1), spec), _number(match.group(2), spec)
-    if not low < high:
-        raise ConfigError(f"energies {spec!r}: need A < B, got {low:g} MeV and {high:g} MeV")
+        return EnergySpec("fixed", values_mev=tuple(parse_energy(item, spec) for item in items))
+    low, high = parse_energy_range(body, spec)
     return EnergySpec(kind, low_mev=low, high_mev=high)

@@ -23,6 +23,7 @@ import torch
 
 from caloray.calibrate.engine import calibrate_features, feature_log_jacobian, shower_features
 from caloray.calibrate.mle import MLESettings
+from caloray.errors import ShowerFileError
 from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
 from caloray.models.base import Surrogate
 
@@ -58,7 +59,7 @@ def plan_units(run: CalibrationRun, geometry_voxels: int | None = None) -> list[
     for path in expand_paths(list(run.inputs)):
         info = inspect_shower_file(path)
         if geometry_voxels is not None and info.n_voxels != geometry_voxels:
-            raise ValueError(f"{path}: showers have {info.n_voxels} voxels, the model expects {geometry_voxels}")
+            raise ShowerFileError(f"{path}: showers have {info.n_voxels} voxels, the model expects {geometry_voxels}")
         for start in range(0, info.n_showers, run.rows_per_unit):
             stop = min(start + run.rows_per_unit, info.n_showers)
             shard = Path(run.out_dir) / unit_name(path, start, stop)
@@ -106,7 +107,7 @@ class _UnitCalibrator:
             feature_model = self.model.members[0] if hasattr(self.model, "members") else self.model
             expected = getattr(feature_model, "n_voxels", None)
             if expected is not None and data["showers"].shape[1] != expected:
-                raise ValueError(f"{path}: showers have {data['showers'].shape[1]} voxels, the model expects "
+                raise ShowerFileError(f"{path}: showers have {data['showers'].shape[1]} voxels, the model expects "
                                  f"{expected} (another geometry?)")
             # Dequantization noise seeded per (run seed, unit): reruns give identical shards.
             seed = int.from_bytes(hashlib.sha1(f"{self.run.seed}:{shard}".encode()).digest()[:8], "little")

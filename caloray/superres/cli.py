@@ -11,10 +11,16 @@ from typing import Any
 
 
 def _superres(args: argparse.Namespace) -> int:
+    from caloray.geometry import get_geometry
+    from caloray.io.checks import check_shower_inputs
     from caloray.runtime import init_ray
+    from caloray.superres.coarse import CoarseGrid
     from caloray.superres.pipeline import upsample_files
 
     choice: str = args.choice
+    grid = CoarseGrid.from_geometry(get_geometry(args.geometry), choice)
+    check_shower_inputs(args.input, voxels=(grid.n_voxels, grid.n_coarse), check_values=args.check_values,
+                        expected_by=f"super-resolution of {args.geometry} (fine or coarse grid {choice})")
     init_ray()
     paths = upsample_files(args.model, args.input, args.out, geometry=args.geometry, choice=choice,
                            oracle=False if args.strict else None, batch_size=args.batch_size, seed=args.seed,
@@ -38,6 +44,8 @@ def _superres_study(args: argparse.Namespace) -> int:
 
 def add_superres_commands(sub: Any) -> None:
     """Register `superres` and `superres-study` on an argparse subparsers object."""
+    from caloray.cli import check_values_flag, config_flag, tracking_flag
+
     p = sub.add_parser("superres", help="upsample coarse(-grained) showers with a SuperResolutionFlow (Ray Data)",
                        description="Reads fine reference shower files (coarse-grained internally; the oracle "
                        "variant takes their fine-layer energies) or coarse-only files (strict variant only) and "
@@ -50,7 +58,8 @@ def add_superres_commands(sub: Any) -> None:
     p.add_argument("--geometry", default="ds2", help="geometry of the fine showers (default ds2)")
     p.add_argument("--batch-size", type=int, default=256, help="showers per flow call (default 256)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI for registered models")
+    tracking_flag(p)
+    check_values_flag(p)
     p.set_defaults(handler=_superres)
 
     p = sub.add_parser("superres-study", help="the super-resolution thesis' evaluation: strict vs oracle upsampling",
@@ -58,7 +67,6 @@ def add_superres_commands(sub: Any) -> None:
                        "upsamples held-out coarse showers (Ray Data) and tabulates p-value and sigma per feature map "
                        "× statistic × batch size against held-out fine showers, checks coarse-level energy "
                        "conservation and H0 acceptance, and writes plots, provenance and an MLflow run.")
-    p.add_argument("config", nargs="?", help="YAML with SuperResStudyConfig fields "
-                   "(see caloray/configs/superres-study.yaml)")
+    config_flag(p, "YAML with SuperResStudyConfig fields (see caloray/configs/superres-study.yaml)", positional=True)
     p.add_argument("--out", help="output folder")
     p.set_defaults(handler=_superres_study)

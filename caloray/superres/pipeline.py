@@ -117,7 +117,10 @@ class UpsampleActor:
         rows = np.asarray(batch["source_row"])
         with TORCH_RNG_LOCK:
             torch.manual_seed(batch_seed(self.seed, source_file, int(rows[0])))
-            fine = upsample_rows(self.members, batch["showers"], batch["incident_energies"], rows, self.device)
+            try:
+                fine = upsample_rows(self.members, batch["showers"], batch["incident_energies"], rows, self.device)
+            except CalorayError as exc:  # a batch is one read block of one file: name it
+                raise CalorayError(f"{source_file}: {exc}") from None
         return {
             "showers": fine,
             "incident_energies": np.asarray(batch["incident_energies"], dtype=np.float32).reshape(-1),

@@ -114,11 +114,16 @@ def train_ensemble(
     return result
 
 
-def run_training(config_path: str | Path, *, resume: bool = False) -> TrainResult:
-    """CLI entry: load the YAML config, start Ray if needed, train, print where results are."""
+def run_training(config_path: str | Path, *, resume: bool = False, tracking_uri: str | None = None) -> TrainResult:
+    """CLI entry: load the YAML config, start Ray if needed, train, print where results are.
+
+    tracking_uri: replaces the config's `tracking.tracking_uri` (the command's --tracking-uri).
+    """
     from caloray.runtime import init_ray
 
     config = load_train_config(config_path)
+    if tracking_uri:
+        config.tracking.tracking_uri = tracking_uri
     init_ray()
     result = train_ensemble(config, resume=resume)
     for member in result.members:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -113,4 +114,6 @@ def summary_text(summary: dict[str, Any], out: Path) -> str:
         lines.append(f"super-resolution: {metrics['superres.n_showers']:.0f} showers upsampled, energy kept "
                      f"{metrics['superres.energy_kept']:.4f}")
     lines.append(f"MLflow UI: {summary['ui_command']}")
+    uri = shlex.quote(str(summary["tracking_uri"]))
+    lines.append(f"use the registered models in other commands: export MLFLOW_TRACKING_URI={uri}")
     return "\n".join(lines)
