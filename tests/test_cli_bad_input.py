@@ -90,6 +90,7 @@ RAY_PATH = ("calibrate", "score", "superres", "validate", "features")
 def test_bad_input_is_one_line_and_exit_2(request, world, tmp_path, capsys, command, case):
     if case == "nan" and command in RAY_PATH:
         request.getfixturevalue("ray_local")  # the others fail before Ray starts
+        capsys.readouterr()  # what Ray printed when it started here is not the command's
     bad = world[("ds2-" if command in DS2 else "") + case]
     out = tmp_path / "out"
     code = main(_argv(command, bad, world, out))

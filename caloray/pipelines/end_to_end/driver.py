@@ -113,7 +113,8 @@ def summary_text(summary: dict[str, Any], out: Path) -> str:
     if "superres.energy_kept" in metrics:
         lines.append(f"super-resolution: {metrics['superres.n_showers']:.0f} showers upsampled, energy kept "
                      f"{metrics['superres.energy_kept']:.4f}")
+    if summary.get("tracking_uri"):  # the registry the other commands (generate, calibrate, …) must look in
+        uri = shlex.quote(summary["tracking_uri"])
+        lines.append(f"use the registered models in other commands: export MLFLOW_TRACKING_URI={uri}")
     lines.append(f"MLflow UI: {summary['ui_command']}")
-    uri = shlex.quote(str(summary["tracking_uri"]))
-    lines.append(f"use the registered models in other commands: export MLFLOW_TRACKING_URI={uri}")
     return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""The consistent command line: --version, --tracking-uri where MLflow is touched, --config where a config is
+taken, defaults in --help, energies with units, and a closed stdout pipe ending quietly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import caloray
+from caloray.cli import build_parser, main
+
+REPO = Path(__file__).resolve().parents[1]
+MLFLOW_COMMANDS = ("demo", "train", "validate", "calibrate", "score", "export", "superres", "generate")
+CONFIG_COMMANDS = ("demo", "simulate", "train", "calibration-study", "validate", "amplification", "superres-study",
+                   "generate")
+
+
+def _commands() -> dict:
+    return build_parser()._subparsers._group_actions[0].choices
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip().startswith("caloray ")
+
+
+@pytest.mark.parametrize("command", MLFLOW_COMMANDS)
+def test_every_mlflow_command_takes_tracking_uri(command):
+    options = {a.dest: a for a in _commands()[command]._actions}
+    assert "--tracking-uri" in options["tracking_uri"].option_strings
+
+
+@pytest.mark.parametrize("command", CONFIG_COMMANDS)
+def test_every_config_command_takes_config(command):
+    assert any("--config" in a.option_strings for a in _commands()[command]._actions)
+
+
+def test_positional_config_is_the_same_as_config_flag(monkeypatch, tmp_path):
+    import caloray.train.ensemble
+
+    seen = []
+    monkeypatch.setattr(caloray.train.ensemble, "run_training", lambda path, **kw: seen.append((path, kw)))
+    assert main(["train", "a.yaml", "--tracking-uri", "sqlite:///t.db"]) == 0
+    assert main(["train", "--config", "a.yaml"]) == 0
+    assert seen == [("a.yaml", {"resume": False, "tracking_uri": "sqlite:///t.db"}),
+                    ("a.yaml", {"resume": False, "tracking_uri": None})]
+    assert main(["train"]) == 2  # no config at all: one line, exit 2
+
+
+def test_tracking_uri_reaches_the_run(monkeypatch, tmp_path):
+    """train: the TrainConfig's tracking.tracking_uri; validate: ValidationConfig.tracking_uri; demo: the
+    PipelineConfig's."""
+    import caloray.demo
+    import caloray.pipelines.validate
+    import caloray.runtime
+    import caloray.train.ensemble
+    from caloray.io import write_showers
+
+    uri = f"sqlite:///{tmp_path}/other.db"
+    seen = {}
+    monkeypatch.setattr(caloray.runtime, "init_ray", lambda *a, **k: None)
+    monkeypatch.setattr(caloray.train.ensemble, "train_ensemble",
+                        lambda config, **_: seen.setdefault("train", config.tracking.tracking_uri) and 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # stops right after the config was handed over
+        main(["train", str(REPO / "caloray/configs/train-flow1-demo.yaml"), "--tracking-uri", uri])
+    monkeypatch.setattr(caloray.demo, "run_demo", lambda config, *a, **k: seen.setdefault("demo", config.tracking_uri))
+    assert main(["demo", "--tracking-uri", uri, "--out", str(tmp_path / "demo")]) == 0
+    monkeypatch.setattr(caloray.pipelines.validate, "validate_files",
+                        lambda config: seen.setdefault("validate", config.tracking_uri) and [])
+    monkeypatch.setattr(caloray.pipelines.validate, "failed_gates", lambda table: [])
+    import numpy as np
+
+    sample = write_showers(tmp_path / "s.h5", np.ones((3, 368), np.float32), np.full(3, 1e4), geometry="ds1-photons")
+    assert main(["validate", "--reference", str(sample), "--candidate", str(sample), "--geometry", "ds1-photons",
+                 "--tracking-uri", uri, "--out", str(tmp_path / "v")]) == 0
+    assert seen == {"train": uri, "demo": uri, "validate": uri}
+
+
+def test_help_shows_defaults(capsys):
+    for command, default in (("calibrate", "showers per output shard (default: 4096)"),
+                             ("export", "ONNX opset (default 18)"), ("score", "noise (default: 0)")):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert default in " ".join(capsys.readouterr().out.split()), command
+
+
+def test_energies_with_units_are_parsed_once(monkeypatch, tmp_path):
+    """simulate --energies, calibrate --energy-range and their older GeV spellings give the same MeV values."""
+    import argparse
+
+    import caloray.runtime
+    import caloray.sim
+    from caloray.cli import _model_loader_and_range
+
+    configs = []
+    monkeypatch.setattr(caloray.runtime, "init_ray", lambda *a, **k: None)
+    monkeypatch.setattr(caloray.sim, "simulate_to_files", lambda config, out: configs.append(config) or [])
+    base = ["simulate", "--geometry", "ds2", "--n", "10", "--out", str(tmp_path)]
+    assert main([*base, "--energies", "uniform:10GeV-20GeV"]) == 0
+    assert main([*base, "--prior", "uniform", "--energy-min-gev", "10", "--energy-max-gev", "20"]) == 0
+    assert main([*base, "--energies", "fixed:1GeV,500MeV"]) == 0
+    assert configs[0] == configs[1] and (configs[0].prior, configs[0].energy_min_mev) == ("uniform", 10_000.0)
+    assert configs[0].energy_max_mev == 20_000.0
+    assert (configs[2].prior, configs[2].energies_mev) == ("fixed", (1000.0, 500.0))
+    model = argparse.Namespace(model="m.pt", tracking_uri=None)
+    new = _model_loader_and_range(argparse.Namespace(**vars(model), energy_range="1GeV-0.1TeV", energy_range_gev=None))
+    old = _model_loader_and_range(argparse.Namespace(**vars(model), energy_range=None, energy_range_gev=[1.0, 100.0]))
+    assert new[1] == old[1] == (1000.0, 100_000.0)
+    assert main([*base, "--energies", "uniform:20GeV-10GeV"]) == 2
+
+
+def test_geometry_into_a_closed_pipe_exits_quietly():
+    """`caloray geometry ds2 | head`: the reader has gone before the output is written; no traceback."""
+    env = {**os.environ, "PYTHONPATH": str(Path(caloray.__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "caloray.cli", "geometry", "ds2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # as `head` does once it has its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == ""
