@@ -94,31 +94,19 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from caloray.config import from_dict, load_yaml
-    from caloray.generate.energies import parse_energy, parse_energy_spec
+    from caloray.config import load_with_overrides
+    from caloray.generate.energies import parse_energy_spec
     from caloray.runtime import init_ray
     from caloray.sim import SimConfig, simulate_to_files
 
-    config = load_yaml(SimConfig, args.config) if args.config else SimConfig()
-
-    def gev(value: float | None) -> float | None:  # the older --energy-*-gev flags, through the same parser
-        return None if value is None else parse_energy(f"{value!r}GeV")
-
-    flags = {
-        "geometry": args.geometry, "particle": args.particle, "prior": args.prior, "n_showers": args.n,
-        "seed": args.seed, "shard_size": args.shard_size, "energy_min_mev": gev(args.energy_min_gev),
-        "energy_max_mev": gev(args.energy_max_gev),
-        "energies_mev": None if args.energies_gev is None else tuple(map(gev, args.energies_gev)),
-    }
+    flags = {"geometry": args.geometry, "particle": args.particle, "prior": args.prior, "n_showers": args.n,
+             "seed": args.seed, "shard_size": args.shard_size}
     if args.energies:
         spec = parse_energy_spec(args.energies)
         flags |= {"prior": spec.kind, "energies_mev": spec.values_mev or None}
         if spec.kind != "fixed":
             flags |= {"energy_min_mev": spec.low_mev, "energy_max_mev": spec.high_mev}
-    merged = {**dataclasses.asdict(config), **{k: v for k, v in flags.items() if v is not None}}
-    config = from_dict(SimConfig, merged, where="simulate")
+    config = load_with_overrides(SimConfig, args.config, flags, where="simulate")
     init_ray()
     paths = simulate_to_files(config, Path(args.out))
     print(f"wrote {config.n_showers} showers in {len(paths)} shard(s) to {args.out}")
@@ -243,16 +231,13 @@ def _calibration_study(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from caloray.config import from_dict, load_yaml
+    from caloray.config import load_with_overrides
     from caloray.geometry import get_geometry
     from caloray.io import RootLayout, expand_paths
     from caloray.io.checks import check_shower_inputs
     from caloray.pipelines.validate import ValidationConfig, failed_gates, validate_files
     from caloray.runtime import init_ray
 
-    base = dataclasses.asdict(load_yaml(ValidationConfig, args.config)) if args.config else {}
     flags = {
         "reference": [str(p) for p in expand_paths(args.reference)] if args.reference else None,
         "candidate": [str(p) for p in expand_paths(args.candidate)] if args.candidate else None,
@@ -261,8 +246,7 @@ def _validate(args: argparse.Namespace) -> int:
         "mode": args.mode, "max_rows": args.max_rows, "alpha": args.alpha, "max_auc": args.max_auc,
         "root_layout": args.root_layout, "tracking_uri": args.tracking_uri,
     }
-    config = from_dict(ValidationConfig, {**base, **{k: v for k, v in flags.items() if v is not None}},
-                       where="validate")
+    config = load_with_overrides(ValidationConfig, args.config, flags, where="validate")
     if args.out is None:  # the config's folder: `main` removes it again if this run creates it and fails
         args.out, args.out_is_new = config.out, is_new_folder(config.out)
     geometry, layout = get_geometry(config.geometry), RootLayout.parse(config.root_layout)
@@ -329,13 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "CaloChallenge HDF5 shards. Parametrized showers, not Geant4.")
     p.add_argument("--geometry", help="ds1-photons | ds1-pions | ds2 | ds3 | ecal-hcal")
     p.add_argument("--particle", help="photon | electron | pion (default: the geometry's)")
-    p.add_argument("--prior", help="fixed | uniform | log-uniform | ds1-ladder")
+    p.add_argument("--prior", help="fixed | uniform | log-uniform | ds1-ladder (--energies sets it too)")
     p.add_argument("--n", type=int, help="number of showers")
     p.add_argument("--energies", metavar="SPEC", help="prior and energies in one: log-uniform:A-B | uniform:A-B | "
                    "fixed:E1,E2,... in MeV or with units (log-uniform:1GeV-100GeV), as `generate --energies`")
-    p.add_argument("--energy-min-gev", type=float, help="older spelling: lower end of the range in GeV")
-    p.add_argument("--energy-max-gev", type=float, help="older spelling: upper end of the range in GeV")
-    p.add_argument("--energies-gev", type=float, nargs="+", help="older spelling: energies of the fixed prior in GeV")
     p.add_argument("--seed", type=int)
     p.add_argument("--shard-size", type=int, help="showers per HDF5 shard")
     config_flag(p, "YAML file with SimConfig fields (flags override it)")

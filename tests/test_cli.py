@@ -28,9 +28,8 @@ def test_geometry_listing_and_xml_export(tmp_path, capsys):
 
 def test_simulate_inspect_and_features(ray_local, tmp_path, capsys):
     out = tmp_path / "sim"
-    code = main(["simulate", "--geometry", "ecal-hcal", "--particle", "pion", "--prior", "uniform", "--n", "300",
-                 "--energy-min-gev", "10", "--energy-max-gev", "20", "--shard-size", "200", "--seed", "5",
-                 "--out", str(out)])
+    code = main(["simulate", "--geometry", "ecal-hcal", "--particle", "pion", "--n", "300",
+                 "--energies", "uniform:10GeV-20GeV", "--shard-size", "200", "--seed", "5", "--out", str(out)])
     assert code == 0
     files = sorted(out.glob("*.h5"))
     assert len(files) == 2

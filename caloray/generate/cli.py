@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 DESCRIPTION = """\
@@ -39,30 +38,15 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "validate_n_iter": args.n_iter, "validated_alias": args.validated_alias,
         "validate_statistics": args.validate_stats, "validate_max_auc": args.max_auc,
     }
-    return {k: v for k, v in flags.items() if v is not None}
+    return flags
 
 
 def config_from_args(args: argparse.Namespace):
     """The `GenerationConfig` of the YAML file (if any) with the command-line flags on top."""
-    import yaml
-
-    from caloray.config import from_dict
-    from caloray.errors import ConfigError
+    from caloray.config import load_with_overrides
     from caloray.generate.config import GenerationConfig
 
-    base: dict[str, Any] = {}
-    where = "generate"
-    if args.config:
-        where = str(args.config)
-        try:
-            base = yaml.safe_load(Path(args.config).read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{args.config}: config file not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{args.config}: not valid YAML: {exc}") from None
-        if not isinstance(base, dict):
-            raise ConfigError(f"{args.config}: expected a mapping of GenerationConfig fields")
-    return from_dict(GenerationConfig, {**base, **_flags(args)}, where=where)
+    return load_with_overrides(GenerationConfig, args.config, _flags(args), where="generate")
 
 
 def _generate(args: argparse.Namespace) -> int:
