@@ -68,7 +68,7 @@ def _required_config(args: argparse.Namespace, what: str) -> str:
     return args.config
 
 
-def _run_with_config(args: argparse.Namespace, config_type: type, run: Callable) -> int:
+def run_with_config(args: argparse.Namespace, config_type: type, run: Callable) -> int:
     """Load `config_type` from `args.config` (or defaults), apply `--out`, start Ray, run."""
     from caloray.config import load_yaml
     from caloray.runtime import init_ray
@@ -227,7 +227,7 @@ def _score(args: argparse.Namespace) -> int:
 def _calibration_study(args: argparse.Namespace) -> int:
     from caloray.studies.calibration import CalibrationStudyConfig, run_calibration_study
 
-    return _run_with_config(args, CalibrationStudyConfig, run_calibration_study)
+    return run_with_config(args, CalibrationStudyConfig, run_calibration_study)
 
 
 def _validate(args: argparse.Namespace) -> int:

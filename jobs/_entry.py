@@ -44,11 +44,15 @@ def finish(out: Path, config: Any, *, stage: str, **extra: Any) -> Path:
 
 
 def run_script(main: Callable[[], int]) -> int:
-    """Run a job's `main` as a script: caloray's input errors become one line on stderr and exit code 2."""
-    from caloray.errors import CalorayError
+    """Run a job's `main` as a script: caloray's input errors, also those raised in Ray tasks and actors, become
+    one line on stderr and exit code 2."""
+    from caloray.errors import one_line, user_error
 
     try:
         return main()
-    except CalorayError as exc:
-        print(f"{Path(sys.argv[0]).name}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        error = user_error(exc)
+        if error is None:
+            raise
+        print(f"{Path(sys.argv[0]).name}: error: {one_line(error)}", file=sys.stderr)
         return 2

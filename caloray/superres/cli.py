@@ -30,16 +30,10 @@ def _superres(args: argparse.Namespace) -> int:
 
 
 def _superres_study(args: argparse.Namespace) -> int:
-    from caloray.config import load_yaml
-    from caloray.runtime import init_ray
+    from caloray.cli import run_with_config
     from caloray.studies.superres import SuperResStudyConfig, run_superres_study
 
-    config = load_yaml(SuperResStudyConfig, args.config) if args.config else SuperResStudyConfig()
-    if args.out:
-        config.out = args.out
-    init_ray()
-    run_superres_study(config)
-    return 0
+    return run_with_config(args, SuperResStudyConfig, run_superres_study)
 
 
 def add_superres_commands(sub: Any) -> None:
