@@ -461,7 +461,7 @@ def _stdout_gone() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a caloray error, also one raised inside a Ray task or actor, is one line and exit 2."""
-    from caloray.errors import one_line, user_error
+    from caloray.errors import is_resumable, one_line, user_error
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -481,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if error is None:
             raise
         print(f"caloray {args.command}: error: {one_line(error)}", file=sys.stderr)
-        if args.out_is_new and Path(args.out).is_dir():
+        if args.out_is_new and not is_resumable(error) and Path(args.out).is_dir():
             shutil.rmtree(args.out, ignore_errors=True)  # nothing half-written: the folder was this run's alone
         return 2
 

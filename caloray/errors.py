@@ -27,29 +27,36 @@ _RAY_TRAILERS = ("\nFailed to apply UDF transform", "\nFailed to apply ")
 
 
 def user_error(exc: BaseException) -> CalorayError | None:
-    """The caloray error behind `exc`: `exc` itself, or one raised in a Ray task/actor/Ray Data stage, else None.
+    """The caloray error behind `exc`, else None: the innermost one of its chain, also one raised in a Ray
+    task/actor/Ray Data stage (the first that names the file, e.g. a `ShowerFileError` under a `GenerationError`).
 
     Ray wraps a remote error as `RayTaskError(<Type>)` whose `cause` is the original (or Ray Data's
     `UserCodeException`, whose text holds the worker's traceback); both are searched, without importing Ray.
     """
+    found: CalorayError | None = None
     seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        error = pending.pop(0)
-        if error is None or id(error) in seen:
-            continue
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
         seen.add(id(error))
         cause = getattr(error, "cause", None)  # Ray's RayTaskError / RayActorError: the remote exception
         if isinstance(cause, BaseException):
-            pending.insert(0, cause)
+            error = cause
             continue
         if isinstance(error, CalorayError):
-            return error
-        pending += [error.__cause__, error.__context__]
-    found = _REMOTE_LINE.findall(str(exc))
-    if found and isinstance(kind := globals().get(found[-1][0]), type) and issubclass(kind, CalorayError):
-        return kind(found[-1][1])
+            found = error
+        error = error.__cause__ or error.__context__
+    if found is not None:
+        return found
+    matches = _REMOTE_LINE.findall(str(exc))
+    if matches and isinstance(kind := globals().get(matches[-1][0]), type) and issubclass(kind, CalorayError):
+        return kind(matches[-1][1])
     return None
+
+
+def is_resumable(error: CalorayError) -> bool:
+    """Whether `error` reports a failure behind it (an actor crash, a lost node: raised `from` a non-caloray
+    exception) rather than bad input; the finished work of such a run is kept for a rerun to resume."""
+    return error.__cause__ is not None and not isinstance(error.__cause__, CalorayError)
 
 
 def one_line(error: BaseException) -> str:

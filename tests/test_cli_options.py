@@ -83,6 +83,9 @@ def test_tracking_uri_reaches_the_run(monkeypatch, tmp_path):
 
 
 def test_help_shows_defaults(capsys):
+    from caloray.cli import _DefaultsFormatter
+
+    assert all(isinstance(p._get_formatter(), _DefaultsFormatter) for p in _commands().values())
     for command, default in (("calibrate", "showers per output shard (default: 4096)"),
                              ("export", "ONNX opset (default 18)"), ("score", "noise (default: 0)")):
         with pytest.raises(SystemExit):

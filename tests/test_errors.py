@@ -8,7 +8,7 @@ import sys
 import pytest
 from ray import cloudpickle
 
-from caloray.errors import CalorayError, ConfigError, ShowerFileError, one_line, user_error
+from caloray.errors import CalorayError, ConfigError, ShowerFileError, is_resumable, one_line, user_error
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import a test module
 MESSAGE = "/data/x.h5: 'showers' row 3 holds a non-finite value (NaN or inf)"
@@ -48,6 +48,24 @@ def test_local_errors_and_others():
         _recovered(exc)
     assert user_error(RuntimeError("a bug")) is None and user_error(ValueError("x")) is None
     assert one_line(ConfigError("a.yaml: bad YAML: line 1\n  column 2")) == "a.yaml: bad YAML: line 1 column 2"
+
+
+def test_the_innermost_error_is_reported_and_a_crash_behind_one_keeps_the_outputs():
+    try:
+        try:
+            _fail()
+        except ShowerFileError as exc:
+            raise ConfigError("generation stopped") from exc
+    except ConfigError as exc:
+        assert not is_resumable(_recovered(exc))  # bad input: the file's own error, the run's folder is removed
+    try:
+        try:
+            raise RuntimeError("actor died")
+        except RuntimeError as exc:
+            raise ConfigError("generation stopped after 2 of 3 shards; rerun to resume") from exc
+    except ConfigError as exc:
+        error = user_error(exc)
+        assert error is exc and is_resumable(error)  # a crash behind it: finished shards stay for the resume
 
 
 def test_task_and_actor_errors(ray_local):
