@@ -5,12 +5,15 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import difflib
+import numbers
+import os
 import re
 import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import yaml
 
 from caloray.errors import ConfigError
@@ -106,20 +109,20 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if hint is float:
         if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
             return float(value)
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):  # numpy scalars too
             return float(value)
         raise ConfigError(f"{where}: expected a number, got {_describe(value)}")
     if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
+            return int(value)
         raise ConfigError(f"{where}: expected an integer, got {_describe(value)}")
     if hint is bool:
         if isinstance(value, bool):
             return value
         raise ConfigError(f"{where}: expected true or false, got {_describe(value)}")
     if hint is str:
-        if isinstance(value, str):
-            return value
+        if isinstance(value, str | os.PathLike):  # a Path from a caller (YAML gives str) is its text
+            return str(value) if isinstance(value, os.PathLike) else value
         raise ConfigError(f"{where}: expected a string, got {_describe(value)}")
     if hint is Path:
         if isinstance(value, str | Path):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pytest
 
 from caloray.config import from_dict, load_yaml
@@ -40,6 +41,11 @@ def test_well_typed_values_are_converted():
     assert config.inner.rate == 2.0 and isinstance(config.inner.rate, float) and config.inner.tags == ("a", "b")
     assert config.kwargs == {"a": 1.0} and config.milestones == [2, 4] and config.mode == "permutation"
     assert from_dict(Inner, {"rate": "1e-3"}).rate == 1e-3  # PyYAML reads 1e-3 (no dot) as a string
+    # what callers in Python pass: numpy scalars and paths
+    config = from_dict(Outer, {"epochs": np.int64(4), "name": Path("/a/b"), "inner": {"rate": np.float32(0.25)}})
+    assert (config.epochs, config.name, config.inner.rate) == (4, "/a/b", 0.25) and type(config.epochs) is int
+    with pytest.raises(ConfigError, match="config.epochs: expected an integer"):
+        from_dict(Outer, {"epochs": np.bool_(True)})
 
 
 @pytest.mark.parametrize(("data", "message"), [
