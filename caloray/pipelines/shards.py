@@ -1,0 +1,319 @@
+"""The shard runner every sharded workflow uses: plan units → actor pool → pure per-unit function → atomic
+write → journal line → manifest.
+
+A workflow describes its run by an *identity* (workflow name, model name + version or checkpoint sha256,
+seed, settings) and a list of `Unit`s, each with an output file name and a *key* (input file name + sha256
+and row range, or shard index and row range). A `UnitWorker` loads what it needs once per actor (`setup`:
+the model, on a GPU when the actor has one), computes one unit (`compute`, deterministic in the unit's key
+and the identity, never in the output path) and writes it (`write`, to a temporary name renamed into place).
+
+Guarantees, the same for every workflow:
+
+- the output folder is locked (`fcntl.flock` on `.caloray.lock`, which names the PID and host holding it):
+  a second run into a busy folder is refused at once; stale temporary files are removed only under the lock;
+- a folder holding a run of another identity is refused with one line naming the settings that differ;
+- a finished unit is reused only when its journal/manifest record has the same key and row count and the
+  file's sha256 matches the record; anything else (missing, truncated, altered, unrecorded) is recomputed;
+- `run.json` (identity, written before any unit) and `manifest.json` (every unit's record, written at the
+  end) always describe the settings the unit files were computed with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from caloray.errors import CalorayError, ConfigError
+from caloray.io.paths import Location, is_url
+from caloray.provenance import atomic_write, sha256_file, write_json_atomic
+
+LOCK_FILE = ".caloray.lock"
+RUN_FILE = "run.json"
+JOURNAL_FILE = "units.jsonl"
+MANIFEST_FILE = "manifest.json"
+FORMAT = "caloray-shards"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit of work: its position, output file name, row count, key (JSON-able, what makes it unique) and
+    `source`, where its input lies now (not part of its identity: a moved input is the same input)."""
+
+    index: int
+    name: str
+    rows: int
+    key: dict[str, Any]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class UnitRecord:
+    """A finished unit: file name, rows, key, sha256 of the file, compute seconds and worker statistics."""
+
+    index: int
+    file: str
+    rows: int
+    key: dict[str, Any]
+    sha256: str
+    seconds: float = 0.0
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def matches(self, unit: Unit) -> bool:
+        return self.file == unit.name and self.rows == unit.rows and self.key == unit.key
+
+
+class UnitWorker:
+    """What a workflow plugs into the runner (picklable: models travel as loaders, never as weights)."""
+
+    def setup(self, device: str) -> None:
+        """Load what every unit needs, once per actor; `device` is "cuda" when the actor holds a GPU."""
+
+    def compute(self, unit: Unit) -> Any:
+        """The unit's result (arrays/columns), deterministic in the unit and the run's identity."""
+        raise NotImplementedError
+
+    def write(self, path: Path, result: Any) -> None:
+        """Write `result` to `path` (a temporary name; the runner renames it into place)."""
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, float]:
+        """Per-unit worker statistics recorded with the unit (e.g. peak memory)."""
+        return {}
+
+
+def fingerprint(identity: dict[str, Any]) -> str:
+    """16 hex digits of the sha256 of the identity's canonical JSON."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def unit_seed(seed: int, *parts: Any) -> int:
+    """63-bit seed of a unit from the run seed and the unit's key parts (input checksum, row range…).
+
+    Never from the output path: the same run into two folders gives identical units.
+    """
+    text = ":".join(str(p) for p in (int(seed), *parts))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") & ((1 << 63) - 1)
+
+
+def input_checksum(path: Location) -> str:
+    """sha256 of a local input file; a URL is identified by itself (its bytes are not downloaded twice)."""
+    return str(path) if is_url(path) else sha256_file(path)
+
+
+def row_units(prefix: str, suffix: str, inputs: Sequence[tuple[Location, int]], rows_per_unit: int) -> list[Unit]:
+    """Units of `rows_per_unit` rows over (input, n_rows) pairs, named `{prefix}-{input:04d}-{stem}-{start}-{stop}`.
+
+    Keys hold the input's file name and checksum and the row range, not its folder, so a moved input is the
+    same input.
+    """
+    if rows_per_unit < 1:
+        raise ConfigError(f"rows_per_unit must be ≥ 1, got {rows_per_unit}")
+    units = []
+    for i, (path, n_rows) in enumerate(inputs):
+        name, checksum = Path(str(path)).name, input_checksum(path)
+        for start in range(0, n_rows, rows_per_unit):
+            stop = min(start + rows_per_unit, n_rows)
+            units.append(Unit(len(units), f"{prefix}-{i:04d}-{Path(name).stem}-{start:09d}-{stop:09d}{suffix}",
+                              stop - start, {"input": name, "input_sha256": checksum, "start": start, "stop": stop},
+                              str(path)))
+    return units
+
+
+@contextmanager
+def folder_lock(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `out_dir`; refuse at once (CalorayError naming PID and host) when it is busy."""
+    path = out_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 256, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise CalorayError(f"{out_dir}: output folder is in use by {holder}; wait for that run to finish or "
+                           "choose another output folder") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"PID {os.getpid()} on host {platform.node()}\n".encode(), 0)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flatten(item, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def check_identity(out_dir: Path, identity: dict[str, Any]) -> None:
+    """Refuse (ConfigError, one line naming the differing settings) a folder holding a run of another identity."""
+    for name in (RUN_FILE, MANIFEST_FILE):
+        stored = (_read_json(out_dir / name) or {}).get("identity")
+        if stored is None:
+            continue
+        stored = json.loads(json.dumps(stored))
+        current = json.loads(json.dumps(identity, default=str))
+        if stored != current:
+            old, new = _flatten(stored), _flatten(current)
+            differ = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
+                               if old.get(k) != new.get(k))
+            raise ConfigError(f"{out_dir / name}: the folder holds a run with other settings ({differ}); rerun "
+                              "with the original settings or choose a new output folder")
+        return
+
+
+def remove_temp_files(out_dir: Path) -> list[Path]:
+    """Delete temporary files of interrupted writers (`.NAME.*tmp*`); call only while holding the lock."""
+    stale = sorted(p for p in out_dir.glob(".*tmp*") if p.name != LOCK_FILE and p.is_file())
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def read_records(out_dir: Path, identity: dict[str, Any]) -> dict[str, UnitRecord]:
+    """Records of finished units by file name: the manifest's (same identity) then the journal's."""
+    entries: list[dict[str, Any]] = []
+    manifest = _read_json(out_dir / MANIFEST_FILE) or {}
+    if manifest.get("fingerprint") == fingerprint(identity):
+        entries += manifest.get("units", [])
+    journal = out_dir / JOURNAL_FILE
+    if journal.is_file():
+        for line in journal.read_text().splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut short by a crash
+    records = {}
+    for entry in entries:
+        try:
+            record = UnitRecord(**entry)
+        except TypeError:
+            continue
+        records[record.file] = record
+    return records
+
+
+def append_journal(out_dir: Path, record: UnitRecord) -> None:
+    """Append one finished unit to the journal (flushed and fsynced, so a crash loses at most that line)."""
+    path = out_dir / JOURNAL_FILE
+    cut = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    with open(path, "a") as f:
+        f.write(("\n" if cut else "") + json.dumps(asdict(record), sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _reusable(out_dir: Path, unit: Unit, record: UnitRecord | None) -> bool:
+    path = out_dir / unit.name
+    return record is not None and record.matches(unit) and path.is_file() and sha256_file(path) == record.sha256
+
+
+class _UnitActor:
+    """Ray actor: sets the worker up once, then computes, writes and checksums every unit it receives."""
+
+    def __init__(self, worker: UnitWorker, out_dir: str, use_gpu: bool) -> None:
+        import torch
+
+        self.worker, self.out_dir = worker, Path(out_dir)
+        worker.setup("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
+
+    def run(self, unit: Unit) -> UnitRecord:
+        began = time.perf_counter()
+        result = self.worker.compute(unit)
+        path = atomic_write(self.out_dir / unit.name, lambda tmp: self.worker.write(tmp, result))
+        return UnitRecord(unit.index, unit.name, unit.rows, unit.key, sha256_file(path),
+                          time.perf_counter() - began, self.worker.stats())
+
+
+def _unit_error(exc: ray.exceptions.RayError, finished: int, total: int) -> CalorayError:
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, CalorayError):
+        return cause  # the worker's own one-line error (file, row, problem)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return CalorayError(f"stopped after {finished} of {total} unit(s) ({type(exc).__name__}: {first}); the "
+                        "finished units are kept: rerun the same command to resume")
+
+
+def _execute(todo: Sequence[Unit], worker: UnitWorker, out_dir: Path, actors: int | None, use_gpu: bool,
+             max_restarts: int) -> Iterator[UnitRecord]:
+    from ray.util import ActorPool
+
+    resources = ray.cluster_resources()
+    available = int(resources.get("GPU", 0)) if use_gpu else int(resources.get("CPU", 1))
+    n_actors = max(1, min(len(todo), actors or available))
+    remote = ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0, max_restarts=max_restarts,
+                        max_task_retries=max_restarts)(_UnitActor)
+    handles = [remote.remote(worker, str(out_dir), use_gpu) for _ in range(n_actors)]
+    finished = 0
+    try:
+        for record in ActorPool(handles).map_unordered(lambda actor, unit: actor.run.remote(unit), todo):
+            finished += 1
+            yield record
+    except ray.exceptions.RayError as exc:
+        raise _unit_error(exc, finished, len(todo)) from exc
+    finally:
+        for handle in handles:
+            ray.kill(handle)
+
+
+def run_units(out_dir: str | Path, identity: dict[str, Any], units: Sequence[Unit], worker: UnitWorker, *,
+              actors: int | None = None, use_gpu: bool | None = None, max_restarts: int = 0,
+              progress: bool = False, manifest: dict[str, Any] | None = None) -> list[UnitRecord]:
+    """Run (or resume) `units` into `out_dir`; returns every unit's record in unit order.
+
+    Reused units come back with `seconds` 0 and no stats (this call did not compute them). `use_gpu` None:
+    GPU actors when the cluster has GPUs. `manifest` adds fields to `manifest.json`. Starts a local Ray when
+    none is connected.
+    """
+    from tqdm.auto import tqdm
+
+    from caloray.runtime import init_ray
+
+    out_dir = Path(out_dir).resolve()  # workers write here: a shared filesystem on multi-node clusters
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir):
+        check_identity(out_dir, identity)
+        remove_temp_files(out_dir)
+        run_fingerprint = fingerprint(identity)
+        write_json_atomic(out_dir / RUN_FILE, {"format": FORMAT, "identity": identity,
+                                               "fingerprint": run_fingerprint})
+        recorded = read_records(out_dir, identity)
+        done = {u.index: dataclasses.replace(recorded[u.name], index=u.index, seconds=0.0, stats={})
+                for u in units if _reusable(out_dir, u, recorded.get(u.name))}
+        todo = [u for u in units if u.index not in done]
+        if todo:
+            if not ray.is_initialized():
+                init_ray()
+            gpu = bool(ray.cluster_resources().get("GPU", 0)) if use_gpu is None else use_gpu
+            with tqdm(total=len(units), initial=len(done), unit="unit", disable=not progress) as bar:
+                for record in _execute(todo, worker, out_dir, actors, gpu, max_restarts):
+                    append_journal(out_dir, record)
+                    done[record.index] = record
+                    bar.update(1)
+        records = [done[u.index] for u in units]
+        write_json_atomic(out_dir / MANIFEST_FILE, {
+            "format": FORMAT, "identity": identity, "fingerprint": run_fingerprint, **(manifest or {}),
+            "total_rows": sum(r.rows for r in records),
+            "units": [asdict(r) for r in records]})
+    return records
