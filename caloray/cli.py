@@ -142,8 +142,9 @@ def _calibrate(args: argparse.Namespace) -> int:
                          energy_min_mev=e_min, energy_max_mev=e_max, rows_per_unit=args.rows_per_unit,
                          seed=args.seed)
     init_ray()
-    write_provenance(Path(args.out) / "provenance.json", run, model=args.model)
     shards = calibrate_files(loader, run, provenance={"model": args.model, "seed": str(args.seed)})
+    # Written after the shards: the folder lock and identity check refused any run with other settings.
+    write_provenance(Path(args.out) / "provenance.json", run, model=args.model)
     print(f"calibrated {len(shards)} shard(s) → {args.out} (allowed range {e_min / 1e3:g}–{e_max / 1e3:g} GeV)")
     return 0
 
