@@ -26,7 +26,7 @@ from caloray.calibrate.engine import (
     model_log_likelihood,
     shower_features,
 )
-from caloray.calibrate.mle import MLESettings
+from caloray.calibrate.mle import LogLikelihood, MLESettings
 from caloray.errors import ShowerFileError
 from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
 from caloray.models.base import Surrogate
@@ -66,12 +66,16 @@ def calibrate_rows(model: Surrogate, showers: np.ndarray, run: CalibrationRun, g
         jacobian = feature_log_jacobian(model, features).double()
         # Spec §5 with E_rec = E_pred, as a density per MeV^L of layer energy: the feature density times the
         # preprocessing Jacobian (independent of z), so scores of different models' features compare.
-        score = anomaly_scores(lambda z, rows: log_likelihood(z, rows) + jacobian[rows, None], result.e_pred)
+        score = anomaly_scores(_per_mev(log_likelihood, jacobian), result.e_pred)
         for key, value in (("e_pred_mev", result.e_pred), ("z_lo_mev", result.z_lo), ("z_hi_mev", result.z_hi),
                            ("resolution_mev", result.resolution), ("asymmetry", result.asymmetry),
                            ("flags", result.flags), ("anomaly_score", score)):
             out[key].append(value.cpu().numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _per_mev(log_likelihood: LogLikelihood, jacobian: torch.Tensor) -> LogLikelihood:
+    return lambda z, rows: log_likelihood(z, rows) + jacobian[rows, None]
 
 
 def _feature_voxels(model: Surrogate) -> int | None:
