@@ -14,7 +14,7 @@ Guarantees, the same for every workflow:
 - a folder holding a run of another identity is refused with one line naming the settings that differ;
 - a finished unit is reused only when its journal/manifest record has the same key and row count and the
   file's sha256 matches the record; anything else (missing, truncated, altered, unrecorded) is recomputed;
-- `run.json` (identity, written before any unit) and `manifest.json` (every unit's record, written at the
+- `_run.json` (identity, written before any unit) and `_manifest.json` (every unit's record, written at the
   end) always describe the settings the unit files were computed with.
 """
 
@@ -39,10 +39,11 @@ from caloray.errors import CalorayError, ConfigError
 from caloray.io.paths import Location, is_url
 from caloray.provenance import atomic_write, sha256_file, write_json_atomic
 
+# Bookkeeping names start with "_" or ".", which Parquet dataset readers skip when given the folder.
 LOCK_FILE = ".caloray.lock"
-RUN_FILE = "run.json"
-JOURNAL_FILE = "units.jsonl"
-MANIFEST_FILE = "manifest.json"
+RUN_FILE = "_run.json"
+JOURNAL_FILE = "_units.jsonl"
+MANIFEST_FILE = "_manifest.json"
 FORMAT = "caloray-shards"
 
 
@@ -283,7 +284,7 @@ def run_units(out_dir: str | Path, identity: dict[str, Any], units: Sequence[Uni
     """Run (or resume) `units` into `out_dir`; returns every unit's record in unit order.
 
     Reused units come back with `seconds` 0 and no stats (this call did not compute them). `use_gpu` None:
-    GPU actors when the cluster has GPUs. `manifest` adds fields to `manifest.json`. Starts a local Ray when
+    GPU actors when the cluster has GPUs. `manifest` adds fields to `_manifest.json`. Starts a local Ray when
     none is connected.
     """
     from tqdm.auto import tqdm
