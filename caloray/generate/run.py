@@ -52,6 +52,7 @@ from caloray.generate.validation import (
 )
 from caloray.geometry import Geometry
 from caloray.io import expand_paths, inspect_shower_file
+from caloray.pipelines.shards import folder_lock
 from caloray.provenance import write_json_atomic
 from caloray.tracking.lineage import log_shower_inputs, source_tags
 from caloray.tracking.registry import mark_validated
@@ -153,10 +154,15 @@ def generate(config: GenerationConfig, *, progress: bool = True) -> GenerationRe
     generation in the output folder, or unsupported models; a failed validation is not an error: it is
     reported in the result, the manifest and the MLflow run status (FAILED).
     """
-    from caloray.runtime import init_ray
-
     out_dir = config.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir):  # a second generation into this folder is refused at once
+        return _locked(config, out_dir, progress)
+
+
+def _locked(config: GenerationConfig, out_dir: Path, progress: bool) -> GenerationResult:
+    from caloray.runtime import init_ray
+
     if not ray.is_initialized():
         init_ray()
     model = resolve_model_source(config.model, config.tracking_uri)
