@@ -7,9 +7,9 @@ cluster in RAY_ADDRESS), so the test can SIGKILL a real driver process mid-run.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
