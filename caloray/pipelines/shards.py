@@ -61,18 +61,17 @@ class Unit:
 
 @dataclass(frozen=True)
 class UnitRecord:
-    """A finished unit: file name, rows, key, sha256 of the file, compute seconds and worker statistics."""
+    """A finished unit: run fingerprint, file name, rows, key, sha256 of the file, compute seconds and worker
+    statistics (e.g. peak memory, a content checksum)."""
 
     index: int
     file: str
     rows: int
     key: dict[str, Any]
     sha256: str
+    run: str
     seconds: float = 0.0
-    stats: dict[str, float] = field(default_factory=dict)
-
-    def matches(self, unit: Unit) -> bool:
-        return self.file == unit.name and self.rows == unit.rows and self.key == unit.key
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 class UnitWorker:
@@ -89,8 +88,8 @@ class UnitWorker:
         """Write `result` to `path` (a temporary name; the runner renames it into place)."""
         raise NotImplementedError
 
-    def stats(self) -> dict[str, float]:
-        """Per-unit worker statistics recorded with the unit (e.g. peak memory)."""
+    def stats(self) -> dict[str, Any]:
+        """Statistics of the unit just written, recorded with it (e.g. peak memory, a content checksum)."""
         return {}
 
 
@@ -179,8 +178,8 @@ def check_identity(out_dir: Path, identity: dict[str, Any]) -> None:
             old, new = _flatten(stored), _flatten(current)
             differ = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
                                if old.get(k) != new.get(k))
-            raise ConfigError(f"{out_dir / name}: the folder holds a run with other settings ({differ}); rerun "
-                              "with the original settings or choose a new output folder")
+            raise ConfigError(f"{out_dir / name}: the folder holds a run with another configuration ({differ}); "
+                              "rerun with the original settings or choose a new output folder")
         return
 
 
@@ -192,12 +191,9 @@ def remove_temp_files(out_dir: Path) -> list[Path]:
     return stale
 
 
-def read_records(out_dir: Path, identity: dict[str, Any]) -> dict[str, UnitRecord]:
-    """Records of finished units by file name: the manifest's (same identity) then the journal's."""
-    entries: list[dict[str, Any]] = []
-    manifest = _read_json(out_dir / MANIFEST_FILE) or {}
-    if manifest.get("fingerprint") == fingerprint(identity):
-        entries += manifest.get("units", [])
+def read_records(out_dir: Path) -> dict[str, UnitRecord]:
+    """Records of finished units by file name: the manifest's, then the journal's (later lines win)."""
+    entries: list[dict[str, Any]] = list((_read_json(out_dir / MANIFEST_FILE) or {}).get("units", []))
     journal = out_dir / JOURNAL_FILE
     if journal.is_file():
         for line in journal.read_text().splitlines():
@@ -225,25 +221,29 @@ def append_journal(out_dir: Path, record: UnitRecord) -> None:
         os.fsync(f.fileno())
 
 
-def _reusable(out_dir: Path, unit: Unit, record: UnitRecord | None) -> bool:
+def reusable(out_dir: Path, unit: Unit, record: UnitRecord | None, run_fingerprint: str) -> bool:
+    """True when `unit`'s file in `out_dir` is the one `record` describes, written by this run's identity:
+    same run fingerprint, file name, row count and key, and the file's sha256 (truncated or altered: False)."""
     path = out_dir / unit.name
-    return record is not None and record.matches(unit) and path.is_file() and sha256_file(path) == record.sha256
+    return (record is not None and record.run == run_fingerprint and record.file == unit.name
+            and record.rows == unit.rows and record.key == unit.key and path.is_file()
+            and sha256_file(path) == record.sha256)
 
 
 class _UnitActor:
     """Ray actor: sets the worker up once, then computes, writes and checksums every unit it receives."""
 
-    def __init__(self, worker: UnitWorker, out_dir: str, use_gpu: bool) -> None:
+    def __init__(self, worker: UnitWorker, out_dir: str, run_fingerprint: str, use_gpu: bool) -> None:
         import torch
 
-        self.worker, self.out_dir = worker, Path(out_dir)
+        self.worker, self.out_dir, self.run_fingerprint = worker, Path(out_dir), run_fingerprint
         worker.setup("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
 
     def run(self, unit: Unit) -> UnitRecord:
         began = time.perf_counter()
         result = self.worker.compute(unit)
         path = atomic_write(self.out_dir / unit.name, lambda tmp: self.worker.write(tmp, result))
-        return UnitRecord(unit.index, unit.name, unit.rows, unit.key, sha256_file(path),
+        return UnitRecord(unit.index, unit.name, unit.rows, unit.key, sha256_file(path), self.run_fingerprint,
                           time.perf_counter() - began, self.worker.stats())
 
 
@@ -256,8 +256,8 @@ def _unit_error(exc: ray.exceptions.RayError, finished: int, total: int) -> Calo
                         "finished units are kept: rerun the same command to resume")
 
 
-def _execute(todo: Sequence[Unit], worker: UnitWorker, out_dir: Path, actors: int | None, use_gpu: bool,
-             max_restarts: int) -> Iterator[UnitRecord]:
+def _execute(todo: Sequence[Unit], worker: UnitWorker, out_dir: Path, run_fingerprint: str, actors: int | None,
+             use_gpu: bool, max_restarts: int) -> Iterator[UnitRecord]:
     from ray.util import ActorPool
 
     resources = ray.cluster_resources()
@@ -265,7 +265,7 @@ def _execute(todo: Sequence[Unit], worker: UnitWorker, out_dir: Path, actors: in
     n_actors = max(1, min(len(todo), actors or available))
     remote = ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0, max_restarts=max_restarts,
                         max_task_retries=max_restarts)(_UnitActor)
-    handles = [remote.remote(worker, str(out_dir), use_gpu) for _ in range(n_actors)]
+    handles = [remote.remote(worker, str(out_dir), run_fingerprint, use_gpu) for _ in range(n_actors)]
     finished = 0
     try:
         for record in ActorPool(handles).map_unordered(lambda actor, unit: actor.run.remote(unit), todo):
@@ -278,43 +278,58 @@ def _execute(todo: Sequence[Unit], worker: UnitWorker, out_dir: Path, actors: in
             ray.kill(handle)
 
 
-def run_units(out_dir: str | Path, identity: dict[str, Any], units: Sequence[Unit], worker: UnitWorker, *,
-              actors: int | None = None, use_gpu: bool | None = None, max_restarts: int = 0,
-              progress: bool = False, manifest: dict[str, Any] | None = None) -> list[UnitRecord]:
-    """Run (or resume) `units` into `out_dir`; returns every unit's record in unit order.
+def prepare_folder(out_dir: Path, identity: dict[str, Any]) -> None:
+    """Under the folder lock: refuse a folder of another identity, remove stale temporary files, then record
+    the identity in `_run.json` (before any unit, so an interrupted run is still recognised)."""
+    check_identity(out_dir, identity)
+    remove_temp_files(out_dir)
+    write_json_atomic(out_dir / RUN_FILE, {"format": FORMAT, "identity": identity,
+                                           "fingerprint": fingerprint(identity)})
 
-    Reused units come back with `seconds` 0 and no stats (this call did not compute them). `use_gpu` None:
-    GPU actors when the cluster has GPUs. `manifest` adds fields to `_manifest.json`. Starts a local Ray when
-    none is connected.
-    """
+
+def execute_units(out_dir: Path, identity: dict[str, Any], units: Sequence[Unit], worker: UnitWorker, *,
+                  actors: int | None = None, use_gpu: bool | None = None, max_restarts: int = 0,
+                  progress: bool = False, manifest: dict[str, Any] | None = None) -> list[UnitRecord]:
+    """Under the folder lock, after `prepare_folder`: reuse the verified units, compute the others, write the
+    manifest; returns every unit's record in unit order. See `run_units`."""
     from tqdm.auto import tqdm
 
     from caloray.runtime import init_ray
 
+    run_fingerprint = fingerprint(identity)
+    recorded = read_records(out_dir)
+    done = {u.index: dataclasses.replace(recorded[u.name], index=u.index, seconds=0.0)
+            for u in units if reusable(out_dir, u, recorded.get(u.name), run_fingerprint)}
+    todo = [u for u in units if u.index not in done]
+    if todo:
+        if not ray.is_initialized():
+            init_ray()
+        gpu = bool(ray.cluster_resources().get("GPU", 0)) if use_gpu is None else use_gpu
+        with tqdm(total=len(units), initial=len(done), unit="unit", disable=not progress) as bar:
+            for record in _execute(todo, worker, out_dir, run_fingerprint, actors, gpu, max_restarts):
+                append_journal(out_dir, record)
+                done[record.index] = record
+                bar.update(1)
+        remove_temp_files(out_dir)  # of actors killed and restarted during this run
+    records = [done[u.index] for u in units]
+    write_json_atomic(out_dir / MANIFEST_FILE, {
+        "format": FORMAT, "identity": identity, "fingerprint": run_fingerprint, **(manifest or {}),
+        "total_rows": sum(r.rows for r in records), "units": [asdict(r) for r in records]})
+    return records
+
+
+def run_units(out_dir: str | Path, identity: dict[str, Any], units: Sequence[Unit], worker: UnitWorker, *,
+              actors: int | None = None, use_gpu: bool | None = None, max_restarts: int = 0,
+              progress: bool = False, manifest: dict[str, Any] | None = None) -> list[UnitRecord]:
+    """Run (or resume) `units` into `out_dir` under its lock; returns every unit's record in unit order.
+
+    Reused units come back with `seconds` 0 (this call did not compute them). `use_gpu` None: GPU actors when
+    the cluster has GPUs. `max_restarts`: restarts of a crashed actor (its unit is retried). `manifest` adds
+    fields to `_manifest.json`. Starts a local Ray when none is connected.
+    """
     out_dir = Path(out_dir).resolve()  # workers write here: a shared filesystem on multi-node clusters
     out_dir.mkdir(parents=True, exist_ok=True)
     with folder_lock(out_dir):
-        check_identity(out_dir, identity)
-        remove_temp_files(out_dir)
-        run_fingerprint = fingerprint(identity)
-        write_json_atomic(out_dir / RUN_FILE, {"format": FORMAT, "identity": identity,
-                                               "fingerprint": run_fingerprint})
-        recorded = read_records(out_dir, identity)
-        done = {u.index: dataclasses.replace(recorded[u.name], index=u.index, seconds=0.0, stats={})
-                for u in units if _reusable(out_dir, u, recorded.get(u.name))}
-        todo = [u for u in units if u.index not in done]
-        if todo:
-            if not ray.is_initialized():
-                init_ray()
-            gpu = bool(ray.cluster_resources().get("GPU", 0)) if use_gpu is None else use_gpu
-            with tqdm(total=len(units), initial=len(done), unit="unit", disable=not progress) as bar:
-                for record in _execute(todo, worker, out_dir, actors, gpu, max_restarts):
-                    append_journal(out_dir, record)
-                    done[record.index] = record
-                    bar.update(1)
-        records = [done[u.index] for u in units]
-        write_json_atomic(out_dir / MANIFEST_FILE, {
-            "format": FORMAT, "identity": identity, "fingerprint": run_fingerprint, **(manifest or {}),
-            "total_rows": sum(r.rows for r in records),
-            "units": [asdict(r) for r in records]})
-    return records
+        prepare_folder(out_dir, identity)
+        return execute_units(out_dir, identity, units, worker, actors=actors, use_gpu=use_gpu,
+                             max_restarts=max_restarts, progress=progress, manifest=manifest)
