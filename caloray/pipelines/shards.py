@@ -1,21 +1,14 @@
 """The shard runner every sharded workflow uses: plan units → actor pool → pure per-unit function → atomic
 write → journal line → manifest.
 
-A workflow describes its run by an *identity* (workflow name, model name + version or checkpoint sha256,
-seed, settings) and a list of `Unit`s, each with an output file name and a *key* (input file name + sha256
-and row range, or shard index and row range). A `UnitWorker` loads what it needs once per actor (`setup`:
-the model, on a GPU when the actor has one), computes one unit (`compute`, deterministic in the unit's key
-and the identity, never in the output path) and writes it (`write`, to a temporary name renamed into place).
-
-Guarantees, the same for every workflow:
-
-- the output folder is locked (`fcntl.flock` on `.caloray.lock`, which names the PID and host holding it):
-  a second run into a busy folder is refused at once; stale temporary files are removed only under the lock;
-- a folder holding a run of another identity is refused with one line naming the settings that differ;
-- a finished unit is reused only when its journal/manifest record has the same key and row count and the
-  file's sha256 matches the record; anything else (missing, truncated, altered, unrecorded) is recomputed;
-- `_run.json` (identity, written before any unit) and `_manifest.json` (every unit's record, written at the
-  end) always describe the settings the unit files were computed with.
+A run is an *identity* (workflow, model name + version or checkpoint sha256, seed, settings) and `Unit`s (output
+file name and key: input name + sha256 + row range, or shard index + row range). A `UnitWorker` loads its model
+once per actor (`setup`), computes a unit (`compute`, deterministic in key and identity, never in the output
+path) and writes it (`write`). Guarantees, the same for every workflow: the folder is locked (`.caloray.lock`
+names the PID and host holding it; stale temporary files are removed only under the lock); a folder of another
+identity is refused naming what differs; a unit is reused only when its record matches the run, key and row
+count and its file's sha256 (truncated, altered or unrecorded: recomputed); `_run.json` (written before any unit)
+and `_manifest.json` (at the end) describe the settings the files were computed with.
 """
 
 from __future__ import annotations
@@ -168,19 +161,14 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def check_identity(out_dir: Path, identity: dict[str, Any]) -> None:
     """Refuse (ConfigError, one line naming the differing settings) a folder holding a run of another identity."""
-    for name in (RUN_FILE, MANIFEST_FILE):
-        stored = (_read_json(out_dir / name) or {}).get("identity")
-        if stored is None:
-            continue
-        stored = json.loads(json.dumps(stored))
-        current = json.loads(json.dumps(identity, default=str))
-        if stored != current:
-            old, new = _flatten(stored), _flatten(current)
-            differ = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
-                               if old.get(k) != new.get(k))
-            raise ConfigError(f"{out_dir / name}: the folder holds a run with another configuration ({differ}); "
-                              "rerun with the original settings or choose a new output folder")
-        return
+    stored = (_read_json(out_dir / RUN_FILE) or {}).get("identity")
+    current = json.loads(json.dumps(identity, default=str))
+    if stored is not None and stored != current:
+        old, new = _flatten(stored), _flatten(current)
+        differ = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
+                           if old.get(k) != new.get(k))
+        raise ConfigError(f"{out_dir / RUN_FILE}: the folder holds a run with another configuration ({differ}); "
+                          "rerun with the original settings or choose a new output folder")
 
 
 def remove_temp_files(out_dir: Path) -> list[Path]:

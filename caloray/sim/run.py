@@ -94,25 +94,17 @@ class _ShardSimulator:
                 "cpu_seconds": time.process_time() - self.began_cpu}
 
 
-def run_shards(
-    config: SimConfig,
-    out_dir: str | Path,
-    *,
-    progress: bool = True,
-    actors: int | None = None,
-    prefix: str = "showers",
-) -> list[ShardResult]:
+def run_shards(config: SimConfig, out_dir: str | Path, *, progress: bool = True, actors: int | None = None,
+               prefix: str = "showers") -> list[ShardResult]:
     """Run (or resume) every shard of `config` on the shard runner (`actors`, default one per cluster CPU).
 
     Results are in shard order; shards reused from an earlier run of the same config have seconds 0.
     """
     from caloray.pipelines.shards import Unit, run_units
 
-    units = []
-    for i in range(config.n_shards):
-        start, stop = config.shard_range(i)
-        units.append(Unit(i, shard_path(out_dir, i, prefix).name, stop - start,
-                          {"shard": i, "start": start, "stop": stop}))
+    ranges = [config.shard_range(i) for i in range(config.n_shards)]
+    units = [Unit(i, shard_path(out_dir, i, prefix).name, hi - lo, {"shard": i, "start": lo, "stop": hi})
+             for i, (lo, hi) in enumerate(ranges)]
     identity = {"workflow": "simulate", "config": json.loads(config.to_json())}
     records = run_units(out_dir, identity, units, _ShardSimulator(config), actors=actors, use_gpu=False,
                         progress=progress)
@@ -120,14 +112,8 @@ def run_shards(
                         r.seconds, r.stats.get("cpu_seconds", 0.0)) for r in records]
 
 
-def simulate_to_files(
-    config: SimConfig,
-    out_dir: str | Path,
-    *,
-    progress: bool = True,
-    actors: int | None = None,
-    prefix: str = "showers",
-) -> list[Path]:
+def simulate_to_files(config: SimConfig, out_dir: str | Path, *, progress: bool = True, actors: int | None = None,
+                      prefix: str = "showers") -> list[Path]:
     """Simulate `config.n_showers` showers into `config.n_shards` HDF5 files in `out_dir` with Ray.
 
     Returns the shard paths in shard order (`{prefix}-00000.h5`, …). See `run_shards` for the options.

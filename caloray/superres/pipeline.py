@@ -165,16 +165,7 @@ def upsample_files(
     grid = CoarseGrid.from_geometry(get_geometry(geometry), choice)
     members = load_superres(model_ref, tracking_uri)  # fail early on the driver, before any actor starts
     variant = "oracle" if check_variant(members, grid, oracle) else "strict"
-    files = []
-    for path in paths:  # the width of every input is checked here, before Ray starts
-        info = inspect_shower_file(path)
-        if info.n_voxels not in (grid.n_voxels, grid.n_coarse) or (members[0].oracle and
-                                                                    info.n_voxels != grid.n_voxels):
-            need = f"{grid.n_voxels}" if members[0].oracle else f"{grid.n_voxels} (fine) or {grid.n_coarse} (coarse)"
-            hint = " (coarse-only input has no fine-layer energies: upsample it with the strict variant)" \
-                if info.n_voxels == grid.n_coarse else ""
-            raise ShowerFileError(f"{path}: showers have {info.n_voxels} voxels; expected {need}{hint}")
-        files.append((path, info.n_showers))
+    files = [(path, inspect_shower_file(path).n_showers) for path in paths]
     source = resolve_model_source(str(model_ref), tracking_uri)
     identity = {"workflow": "superres", "model": {"name": source.name, "version": source.version,
                                                   "sha256": source.sha256},
