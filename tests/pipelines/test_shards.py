@@ -92,3 +92,17 @@ def test_units_and_seeds_do_not_depend_on_folders(tmp_path) -> None:
     assert all(0 <= s < 2**63 for s in seeds)
     with pytest.raises(ConfigError, match="rows_per_unit"):
         row_units("calib", ".parquet", [(a, 25)], 0)
+
+
+def test_a_unit_error_reaches_the_caller_as_its_own_one_line_error(ray_local, tmp_path) -> None:
+    from caloray.errors import ShowerFileError
+    from caloray.pipelines.shards import UnitWorker, run_units
+
+    class Failing(UnitWorker):  # defined here so Ray pickles it by value
+        def compute(self, unit: Unit) -> None:
+            raise ShowerFileError(f"in.h5: 'showers' row {unit.key['start'] + 3} holds a non-finite value")
+
+    units = [Unit(0, "out-0.h5", 10, {"start": 0, "stop": 10})]
+    with pytest.raises(ShowerFileError, match=r"^in.h5: 'showers' row 3 holds a non-finite value$"):
+        run_units(tmp_path / "out", {"workflow": "test"}, units, Failing(), actors=1)
+    assert not list((tmp_path / "out").glob("*.h5")) and not list((tmp_path / "out").glob(".*tmp*"))
