@@ -189,7 +189,7 @@ def bench_simulate(root: Path, n: int, repeats: int) -> list[Row]:
 
     def ray_run(workers: int) -> tuple[float, float]:
         folder = _fresh(out)
-        return _timed_ray(lambda: run_shards(config, folder, progress=False, max_in_flight=workers))
+        return _timed_ray(lambda: run_shards(config, folder, progress=False, actors=workers))
 
     def plain(workers: int) -> tuple[float, float]:
         folder = _fresh(out)

@@ -47,7 +47,7 @@ def _throughput(config: SimConfig, n: int) -> float:
 def _ray_run(config: SimConfig, out_dir: Path, workers: int) -> tuple[float, float, float]:
     """(wall, Σ task wall, Σ task CPU) seconds of a Ray run (simulate + gzip write), `workers` in flight."""
     t0 = time.perf_counter()
-    results = run_shards(config, out_dir, progress=False, max_in_flight=workers)
+    results = run_shards(config, out_dir, progress=False, actors=workers)
     wall = time.perf_counter() - t0
     return wall, sum(r.seconds for r in results), sum(r.cpu_seconds for r in results)
 

@@ -203,7 +203,8 @@ def _calibrate(args: argparse.Namespace) -> int:
                          seed=args.seed)
     init_ray()
     shards = calibrate_files(loader, run, provenance={"model": args.model, "seed": str(args.seed)})
-    write_provenance(Path(args.out) / "provenance.json", run, model=args.model)  # only for a finished run
+    # Written after the shards: the folder lock and identity check refused any run with other settings.
+    write_provenance(Path(args.out) / "provenance.json", run, model=args.model)
     print(f"calibrated {len(shards)} shard(s) → {args.out} (allowed range {e_min / 1e3:g}–{e_max / 1e3:g} GeV)")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -65,6 +66,15 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json_atomic(path: str | Path, data: dict[str, Any]) -> Path:

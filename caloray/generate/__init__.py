@@ -1,9 +1,10 @@
 """Production generation: `caloray generate` / `generate(config)`.
 
 Samples millions of showers from a trained surrogate (a registered `NAME[:VERSION]` or a checkpoint) into
-CaloChallenge HDF5 shards with Ray Data (a pool of actors, each loading the model once, one GPU each when
-available), deterministic per (seed, shard index) and resumable: valid shards are kept, missing, corrupt or
-temporary ones are regenerated, and a folder of another generation is refused. `manifest.json` lists every
+CaloChallenge HDF5 shards on the shared shard runner (`caloray.pipelines.shards`: a pool of actors, each
+loading the model once, one GPU each when available), deterministic per (seed, shard index) and resumable:
+verified shards are kept, missing, corrupt or temporary ones are regenerated, and a folder of another
+generation is refused. `manifest.json` lists every
 shard with its row count and sha256. An automatic validation against the model's training data (or given
 reference files) decides the MLflow run's status: FINISHED when it passes, FAILED when it fails.
 

@@ -13,7 +13,6 @@ Anything else (a Flow-I on a multi-voxel geometry, regressors, super-resolution 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch import Tensor
 
 from caloray.errors import CalorayError, ConfigError
 from caloray.models.base import Surrogate
+from caloray.provenance import sha256_file
 
 #: Kinds whose `sample` returns complete showers from E_inc alone.
 SHOWER_KINDS = ("shower-vae", "shower-inn", "bayesian-shower-inn")
@@ -34,15 +34,6 @@ CHAIN_KINDS = ("voxel-flow", "voxel-flow-student")
 
 class GenerationError(CalorayError, ValueError):
     """A model cannot generate full showers, an output folder belongs to another generation, or a shard is bad."""
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_checkpoint(text: str) -> bool:

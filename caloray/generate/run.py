@@ -14,16 +14,6 @@ import ray
 from caloray.errors import ConfigError
 from caloray.generate.config import GenerationConfig
 from caloray.generate.energies import EnergySpec, parse_energy_spec
-from caloray.generate.manifest import (
-    FORMAT,
-    IDENTITY_FILE,
-    MANIFEST_FILE,
-    VERSION,
-    check_out_dir,
-    fingerprint,
-    read_manifest,
-    write_identity,
-)
 from caloray.generate.models import (
     GenerationError,
     ModelSource,
@@ -31,17 +21,9 @@ from caloray.generate.models import (
     load_sampler,
     resolve_model_source,
 )
-from caloray.generate.pipeline import WorkerSpec, run_shards
+from caloray.generate.pipeline import ShardWriter, WorkerSpec, shard_unit
 from caloray.generate.plan import Shard, plan_shards, shard_path
-from caloray.generate.shards import (
-    JOURNAL_FILE,
-    ShardContext,
-    ShardRecord,
-    append_journal,
-    existing_shard,
-    read_journal,
-    remove_temp_files,
-)
+from caloray.generate.shards import ShardContext, ShardRecord
 from caloray.generate.tracking import GenerationTracker
 from caloray.generate.validation import (
     ValidationOutcome,
@@ -52,11 +34,15 @@ from caloray.generate.validation import (
 )
 from caloray.geometry import Geometry
 from caloray.io import expand_paths, inspect_shower_file
+from caloray.pipelines import shards as runner
 from caloray.provenance import write_json_atomic
 from caloray.tracking.lineage import log_shower_inputs, source_tags
 from caloray.tracking.registry import mark_validated
 from caloray.tracking.store import redact_uri
 
+MANIFEST_FILE = "manifest.json"
+FORMAT = "caloray-generation"
+VERSION = 1
 SEEDING = ("shard i: numpy SeedSequence(seed, spawn_key=(0, i)).spawn(2) → incident energies, torch seed; "
            "validation: SeedSequence(seed, spawn_key=(1,))")
 
@@ -101,8 +87,9 @@ def resolve_energies(text: str | None, model: ModelSource, tracking_uri: str | N
 
 def generation_identity(config: GenerationConfig, model: ModelSource, layer_model: ModelSource | None,
                         energies: EnergySpec) -> dict[str, Any]:
-    """The settings that decide every shard's bytes (the run fingerprint is their hash)."""
-    return {"model": model.identity(), "layer_model": None if layer_model is None else layer_model.identity(),
+    """The settings that decide every shard's values (the run fingerprint is their hash)."""
+    return {"workflow": "generate", "model": model.identity(),
+            "layer_model": None if layer_model is None else layer_model.identity(),
             "seed": config.seed, "n_showers": config.n_showers, "shard_size": config.shard_size,
             "energies": energies.text}
 
@@ -114,20 +101,6 @@ def _model_entry(source: ModelSource | None, sampler: ShowerSampler | None = Non
     if sampler is not None:
         entry["kind"] = sampler.description
     return entry
-
-
-def _recorded(out_dir: Path, identity: dict[str, Any]) -> dict[int, ShardRecord]:
-    records: dict[int, ShardRecord] = {}
-    manifest = read_manifest(out_dir)
-    if manifest and manifest.get("identity") == identity:
-        for entry in manifest.get("shards", []):
-            try:
-                record = ShardRecord(**entry)
-            except TypeError:
-                continue
-            records[record.index] = record
-    records.update(read_journal(out_dir))
-    return records
 
 
 def _check_reference(reference: list[Path], n_voxels: int) -> None:
@@ -153,10 +126,15 @@ def generate(config: GenerationConfig, *, progress: bool = True) -> GenerationRe
     generation in the output folder, or unsupported models; a failed validation is not an error: it is
     reported in the result, the manifest and the MLflow run status (FAILED).
     """
-    from caloray.runtime import init_ray
-
     out_dir = config.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    with runner.folder_lock(out_dir):  # a second generation into this folder is refused at once
+        return _locked(config, out_dir, progress)
+
+
+def _locked(config: GenerationConfig, out_dir: Path, progress: bool) -> GenerationResult:
+    from caloray.runtime import init_ray
+
     if not ray.is_initialized():
         init_ray()
     model = resolve_model_source(config.model, config.tracking_uri)
@@ -173,31 +151,20 @@ def generate(config: GenerationConfig, *, progress: bool = True) -> GenerationRe
         raise ConfigError("the validation needs the geometry of the showers: set geometry (--geometry NAME or a "
                           "binning XML)")
     identity = generation_identity(config, model, layer_model, energies)
-    check_out_dir(out_dir, identity)
+    runner.prepare_folder(out_dir, identity)  # refuses a folder of another generation
     settings = dataclasses.replace(config, energies=energies.text, tracking_uri=redact_uri(config.tracking_uri))
-    write_identity(out_dir, identity, dataclasses.asdict(settings))
-
     shards = plan_shards(config.n_showers, config.shard_size)
-    remove_temp_files(out_dir)
-    recorded = _recorded(out_dir, identity)
-    done: dict[int, ShardRecord] = {}
-    for shard in shards:
-        record = existing_shard(out_dir, shard, fingerprint(identity), recorded.get(shard.index))
-        if record is not None:
-            done[shard.index] = record
-    todo = [s for s in shards if s.index not in done]
-
     use_gpu = _use_gpu(config)
     tracker = GenerationTracker.start(
         out_dir, config.experiment, f"generate-{model.name}",
         params={**dataclasses.asdict(settings), "use_gpu": use_gpu, "model_version": model.version,
                 "resolved_geometry": None if geometry is None else geometry.name, "n_shards": len(shards)},
-        tags={"caloray.role": "generation", "caloray.model": model.ref, "caloray.fingerprint": fingerprint(identity),
-              "caloray.output_dir": str(out_dir)} | source_tags(),
+        tags={"caloray.role": "generation", "caloray.model": model.ref,
+              "caloray.fingerprint": runner.fingerprint(identity), "caloray.output_dir": str(out_dir)} | source_tags(),
         tracking_uri=config.tracking_uri)
     try:
         return _generate(config, out_dir, model, layer_model, sampler, energies, geometry, reference, identity,
-                         shards, todo, done, use_gpu, tracker, progress)
+                         shards, use_gpu, tracker, progress)
     except BaseException as exc:
         tracker.fail(exc)
         raise
@@ -205,13 +172,11 @@ def generate(config: GenerationConfig, *, progress: bool = True) -> GenerationRe
 
 def _generate(config: GenerationConfig, out_dir: Path, model: ModelSource, layer_model: ModelSource | None,
               sampler: ShowerSampler, energies: EnergySpec, geometry: Geometry | None, reference: list[Path],
-              identity: dict[str, Any], shards: list[Shard], todo: list[Shard], done: dict[int, ShardRecord],
-              use_gpu: bool, tracker: GenerationTracker, progress: bool) -> GenerationResult:
-    from tqdm.auto import tqdm
-
+              identity: dict[str, Any], shards: list[Shard], use_gpu: bool, tracker: GenerationTracker,
+              progress: bool) -> GenerationResult:
     from caloray.provenance import provenance
 
-    run_fingerprint = fingerprint(identity)
+    run_fingerprint = runner.fingerprint(identity)
     attrs = {"model": model.ref, "model_name": model.name, "model_kind": sampler.description}
     if model.version is not None:
         attrs["model_version"] = model.version
@@ -223,17 +188,13 @@ def _generate(config: GenerationConfig, out_dir: Path, model: ModelSource, layer
                            geometry=None if geometry is None else geometry.name)
     spec = WorkerSpec(model, layer_model, config.tracking_uri, use_gpu, context)
     began = time.perf_counter()
-    with tqdm(total=len(shards), initial=len(done), unit="shard", desc="generate", disable=not progress) as bar:
-        def on_record(record: ShardRecord) -> None:
-            append_journal(out_dir, record)
-            done[record.index] = record
-            bar.update(1)
-
-        run_shards(todo, spec, actors=config.actors, max_restarts=config.max_restarts, on_record=on_record)
+    records = runner.execute_units(out_dir, identity, [shard_unit(s) for s in shards], ShardWriter(spec),
+                                   actors=config.actors, use_gpu=use_gpu, max_restarts=config.max_restarts,
+                                   progress=progress)
     seconds = time.perf_counter() - began
-    missing = [s.index for s in shards if s.index not in done]
-    if missing:
-        raise GenerationError(f"shards {missing[:10]} were not written; rerun to resume")
+    done = {r.index: ShardRecord(r.index, r.file, r.rows, r.key["start"], r.sha256, r.stats["content_sha256"],
+                                 r.seconds) for r in records}
+    todo = [s for s in shards if done[s.index].seconds > 0]  # reused shards come back with 0 s
     n_generated = sum(done[s.index].rows for s in todo)
     rate = n_generated / seconds if n_generated else 0.0
     worker_seconds = sum(done[s.index].seconds for s in todo)
@@ -272,7 +233,7 @@ def _generate(config: GenerationConfig, out_dir: Path, model: ModelSource, layer
                "showers_per_worker_s": n_generated / worker_seconds if worker_seconds else 0.0}
     if outcome is not None:
         metrics |= outcome.metrics()
-    artifacts = [manifest_path, out_dir / IDENTITY_FILE, out_dir / JOURNAL_FILE]
+    artifacts = [manifest_path, out_dir / runner.RUN_FILE, out_dir / runner.JOURNAL_FILE]
     artifacts += outcome.artifacts if outcome is not None else []
     passed = None if outcome is None else outcome.passed
     geometry_name = None if geometry is None else geometry.name

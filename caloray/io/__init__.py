@@ -1,5 +1,5 @@
 """Shower files: CaloChallenge HDF5 and ROOT (local or fsspec URLs) read with validation, HDF5 write, Ray Data
-reader and shard writers."""
+reader."""
 
 from caloray.io.hdf5 import (
     ENERGY_KEY,
@@ -11,7 +11,7 @@ from caloray.io.hdf5 import (
     write_showers,
 )
 from caloray.io.paths import expand_paths, is_url
-from caloray.io.raydata import ShowerDatasource, preserved_order, read_showers, write_dataset
+from caloray.io.raydata import ShowerDatasource, preserved_order, read_showers
 from caloray.io.root import RootLayout
 
 __all__ = [
@@ -27,6 +27,5 @@ __all__ = [
     "read_shower_file",
     "read_shower_rows",
     "read_showers",
-    "write_dataset",
     "write_showers",
 ]

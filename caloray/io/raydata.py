@@ -1,4 +1,4 @@
-"""Ray Data ⇄ shower files: a sharded HDF5/ROOT reader and atomic HDF5/Parquet shard writers.
+"""Ray Data ⇄ shower files: a sharded HDF5/ROOT reader (shards are written by `caloray.pipelines.shards`).
 
 The reader takes local paths and fsspec URLs, HDF5 and ROOT files (`caloray.io.root`), and splits each file
 into row ranges, one read task per range, each yielding Arrow blocks of
@@ -9,29 +9,22 @@ at most `rows_per_block` rows (tensor column "showers", column "incident_energie
 from __future__ import annotations
 
 import itertools
-import math
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import ray
-from ray.data import Datasink, Datasource, ReadTask
+from ray.data import Datasource, ReadTask
 from ray.data.block import Block, BlockAccessor, BlockMetadata
 
 from caloray.errors import ShowerFileError
 from caloray.geometry import Geometry
 from caloray.io.hdf5 import (
-    ENERGY_KEY,
-    SHOWERS_KEY,
     ShowerFileInfo,
     inspect_shower_file,
     read_shower_rows,
-    write_showers,
 )
 from caloray.io.paths import Location, expand_paths, file_name
 from caloray.io.root import RootLayout
@@ -139,71 +132,6 @@ def read_showers(
     source = ShowerDatasource(paths, geometry=geometry, rows_per_block=rows_per_block,
                               extra_keys=extra_keys, provenance=provenance, layout=layout)
     return ray.data.read_datasource(source, override_num_blocks=override_num_blocks, concurrency=concurrency)
-
-
-class ShardSink(Datasink):
-    """Writes each write task's rows as one shard, atomically (temp name in place, then rename).
-
-    HDF5 shards keep the CaloChallenge layout; other columns become extra datasets (HDF5) or
-    columns (Parquet). Shard names carry the task index, so reading them back in name order
-    reproduces the dataset's order when it was executed with `preserve_order`.
-    """
-
-    def __init__(self, out_dir: str | Path, fmt: Literal["hdf5", "parquet"], *, prefix: str = "shard",
-                 geometry: str | None = None, attrs: dict[str, Any] | None = None) -> None:
-        self.out_dir = Path(out_dir)
-        self.fmt = fmt
-        self.prefix = prefix
-        self.geometry = geometry
-        self.attrs = attrs or {}
-
-    def on_write_start(self, schema: Any = None) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-
-    def write(self, blocks: Iterable[Block], ctx: Any) -> list[str]:
-        tables = [BlockAccessor.for_block(b).to_arrow() for b in blocks]
-        tables = [t for t in tables if t.num_rows]
-        if not tables:
-            return []
-        table = pa.concat_tables(tables)
-        suffix = "h5" if self.fmt == "hdf5" else "parquet"
-        path = self.out_dir / f"{self.prefix}-{ctx.task_idx:05d}.{suffix}"
-        if self.fmt == "hdf5":
-            batch = BlockAccessor.for_block(table).to_batch_format("numpy")
-            showers = batch.pop(SHOWERS_KEY)
-            energies = batch.pop(ENERGY_KEY)
-            extra = {k: v for k, v in batch.items() if k not in (SOURCE_FILE,)}
-            write_showers(path, showers, energies, geometry=self.geometry, attrs=self.attrs, extra=extra)
-        else:
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                                   **{k: str(v) for k, v in self.attrs.items()}})
-            pq.write_table(table, tmp)
-            os.replace(tmp, path)
-        return [str(path)]
-
-    def on_write_complete(self, write_result: Any) -> None:
-        self.written = sorted(p for batch in write_result.write_returns for p in batch)
-
-
-def write_dataset(
-    ds: ray.data.Dataset,
-    out_dir: str | Path,
-    *,
-    fmt: Literal["hdf5", "parquet"] = "hdf5",
-    rows_per_shard: int | None = None,
-    prefix: str = "shard",
-    geometry: str | None = None,
-    attrs: dict[str, Any] | None = None,
-) -> list[Path]:
-    """Write a Ray Dataset as HDF5 or Parquet shards in order; returns the shard paths (sorted)."""
-    with preserved_order(ds):
-        if rows_per_shard is not None:
-            n_rows = ds.count()
-            ds = ds.repartition(max(1, math.ceil(n_rows / rows_per_shard)))
-        sink = ShardSink(out_dir, fmt, prefix=prefix, geometry=geometry, attrs=attrs)
-        ds.write_datasink(sink)
-    return sorted(Path(p) for p in sink.written)
 
 
 @contextmanager

@@ -1,33 +1,39 @@
-"""Ray Data pipeline: shower files → per-shower MLE calibration Parquet shards, resumable.
+"""Per-shower MLE calibration of shower files into Parquet shards, on the shared shard runner.
 
-Work is split into units of (file, row range); each unit becomes one Parquet shard with a deterministic
-name, written atomically. Units whose shard already exists are skipped, so an interrupted run resumes
-where it stopped. A pool of actors loads the model once each (on a GPU when the cluster has one) and
-calibrates every unit it receives in batched tensors.
+Work units are (input file, row range) of `rows_per_unit` rows; each becomes one Parquet shard
+(`caloray.pipelines.shards`: folder lock, identity check, verified resume, atomic writes, manifest). Actors
+load the model once each (on a GPU when the cluster has one). The dequantization noise of a unit is seeded
+from (run seed, input sha256, row range), so results never depend on where the output folder is.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import warnings
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import ray
 import torch
 
-from caloray.calibrate.engine import calibrate_features, feature_log_jacobian, shower_features
-from caloray.calibrate.mle import MLESettings
+from caloray.anomaly import anomaly_scores
+from caloray.calibrate.engine import (
+    calibrate_features,
+    feature_log_jacobian,
+    model_log_likelihood,
+    shower_features,
+)
+from caloray.calibrate.mle import LogLikelihood, MLESettings
 from caloray.errors import ShowerFileError
 from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
 from caloray.models.base import Surrogate
+from caloray.pipelines.shards import Unit, UnitWorker, row_units, run_units, unit_seed
 
-#: Loads the model inside an actor (so only a reference travels, never pickled weights).
+#: Loads the model inside an actor (so only a reference travels, never pickled weights); loaders also give
+#: `identity()`, what pins the weights (registry version or checkpoint sha256).
 ModelLoader = Callable[[], Surrogate]
 
 
@@ -47,107 +53,89 @@ class CalibrationRun:
     mle: MLESettings = field(default_factory=MLESettings)
 
 
-def unit_name(path: Path, start: int, stop: int) -> str:
-    """Deterministic shard name of a work unit: file stem, a short path hash and the row range."""
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
-    return f"calib-{path.stem}-{digest}-{start:09d}-{stop:09d}.parquet"
-
-
-def plan_units(run: CalibrationRun, geometry_voxels: int | None = None) -> list[dict]:
-    """All work units of the run, marking those whose shard already exists as done."""
-    units = []
-    for path in expand_paths(list(run.inputs)):
-        info = inspect_shower_file(path)
-        if geometry_voxels is not None and info.n_voxels != geometry_voxels:
-            raise ShowerFileError(f"{path}: showers have {info.n_voxels} voxels, the model expects {geometry_voxels}")
-        for start in range(0, info.n_showers, run.rows_per_unit):
-            stop = min(start + run.rows_per_unit, info.n_showers)
-            shard = Path(run.out_dir) / unit_name(path, start, stop)
-            units.append({"file": str(path), "start": start, "stop": stop, "shard": str(shard),
-                          "done": shard.exists()})
-    return units
-
-
 def calibrate_rows(model: Surrogate, showers: np.ndarray, run: CalibrationRun, generator: torch.Generator,
                    device: torch.device) -> dict[str, np.ndarray]:
-    """Calibrate one block of showers (N, V) MeV in batches; returns MeV columns."""
-    out: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("e_pred_mev", "z_lo_mev", "z_hi_mev", "flags", "anomaly_score")
-    }
+    """Calibrate one block of showers (N, V) MeV in batches; returns MeV columns (asymmetry dimensionless)."""
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("e_pred_mev", "z_lo_mev", "z_hi_mev", "resolution_mev",
+                                                         "asymmetry", "flags", "anomaly_score")}
     for lo in range(0, len(showers), run.batch_size):
         block = torch.as_tensor(showers[lo:lo + run.batch_size], dtype=torch.float64)
-        features = shower_features(model, block, add_noise=run.noise, generator=generator)
-        result = calibrate_features(model, features.to(device), run.energy_min_mev, run.energy_max_mev, run.mle)
-        # Anomaly score (spec §5) with E_rec = E_pred: −log p(x | E_pred) per MeV^L of layer energy.
-        score = -(result.log_likelihood_max + feature_log_jacobian(model, features.to(device)).double())
+        features = shower_features(model, block, add_noise=run.noise, generator=generator).to(device)
+        result = calibrate_features(model, features, run.energy_min_mev, run.energy_max_mev, run.mle)
+        log_likelihood = model_log_likelihood(model, features)
+        jacobian = feature_log_jacobian(model, features).double()
+        # Spec §5 with E_rec = E_pred, as a density per MeV^L of layer energy: the feature density times the
+        # preprocessing Jacobian (independent of z), so scores of different models' features compare.
+        score = anomaly_scores(_per_mev(log_likelihood, jacobian), result.e_pred)
         for key, value in (("e_pred_mev", result.e_pred), ("z_lo_mev", result.z_lo), ("z_hi_mev", result.z_hi),
+                           ("resolution_mev", result.resolution), ("asymmetry", result.asymmetry),
                            ("flags", result.flags), ("anomaly_score", score)):
             out[key].append(value.cpu().numpy())
-    columns = {k: np.concatenate(v) for k, v in out.items()}
-    columns["resolution_mev"] = 0.5 * (columns["z_hi_mev"] - columns["z_lo_mev"])
-    columns["asymmetry"] = (columns["e_pred_mev"] - columns["z_lo_mev"]) / (columns["z_hi_mev"] - columns["e_pred_mev"])
-    return columns
+    return {k: np.concatenate(v) for k, v in out.items()}
 
 
-class _UnitCalibrator:
-    """Ray actor: loads the model once, then calibrates whole work units and writes their shards."""
+def _per_mev(log_likelihood: LogLikelihood, jacobian: torch.Tensor) -> LogLikelihood:
+    return lambda z, rows: log_likelihood(z, rows) + jacobian[rows, None]
+
+
+def _feature_voxels(model: Surrogate) -> int | None:
+    return getattr(model.members[0] if hasattr(model, "members") else model, "n_voxels", None)
+
+
+class _Calibrator(UnitWorker):
+    """Loads the model once per actor, then calibrates one (file, row range) unit into Parquet columns."""
 
     def __init__(self, loader: ModelLoader, run: CalibrationRun, provenance: dict[str, str]) -> None:
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = loader().to(self.device).eval()
+        self.loader, self.run, self.provenance = loader, run, provenance
+
+    def setup(self, device: str) -> None:
+        self.device = torch.device(device)
+        self.model = self.loader().to(self.device).eval()
         if self.device.type == "cpu":
             self.model = self.model.double()
-        self.run = run
-        self.provenance = provenance
 
-    def __call__(self, units: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        written = []
-        for path, start, stop, shard in zip(units["file"], units["start"], units["stop"], units["shard"], strict=True):
-            data = read_shower_rows(path, int(start), int(stop))
-            feature_model = self.model.members[0] if hasattr(self.model, "members") else self.model
-            expected = getattr(feature_model, "n_voxels", None)
-            if expected is not None and data["showers"].shape[1] != expected:
-                raise ShowerFileError(f"{path}: showers have {data['showers'].shape[1]} voxels, the model expects "
-                                 f"{expected} (another geometry?)")
-            # Dequantization noise seeded per (run seed, unit): reruns give identical shards.
-            seed = int.from_bytes(hashlib.sha1(f"{self.run.seed}:{shard}".encode()).digest()[:8], "little")
-            generator = torch.Generator().manual_seed(seed)
-            columns = calibrate_rows(self.model, data["showers"], self.run, generator, torch.device(self.device))
-            columns["source_file"] = np.full(stop - start, path)
-            columns["source_row"] = np.arange(start, stop, dtype=np.int64)
-            columns["incident_energy_mev"] = data["incident_energies"].astype(np.float64)
-            table = pa.table(columns).replace_schema_metadata({k: str(v) for k, v in self.provenance.items()})
-            tmp = Path(shard).with_name(f".{Path(shard).name}.tmp{os.getpid()}")
-            pq.write_table(table, tmp)
-            os.replace(tmp, shard)
-            written.append(shard)
-        return {"shard": np.array(written)}
+    def compute(self, unit: Unit) -> pa.Table:
+        start, stop = unit.key["start"], unit.key["stop"]
+        data = read_shower_rows(unit.source, start, stop)
+        expected = _feature_voxels(self.model)
+        if expected is not None and data["showers"].shape[1] != expected:
+            raise ShowerFileError(f"{unit.source}: showers have {data['showers'].shape[1]} voxels, the model "
+                                  f"expects {expected} (another geometry?)")
+        generator = torch.Generator().manual_seed(unit_seed(self.run.seed, unit.key["input_sha256"], start, stop))
+        columns = calibrate_rows(self.model, data["showers"], self.run, generator, self.device)
+        columns["source_file"] = np.full(stop - start, unit.source)
+        columns["source_row"] = np.arange(start, stop, dtype=np.int64)
+        columns["incident_energy_mev"] = data["incident_energies"].astype(np.float64)
+        return pa.table(columns).replace_schema_metadata({k: str(v) for k, v in self.provenance.items()})
+
+    def write(self, path: Path, result: pa.Table) -> None:
+        pq.write_table(result, path)
+
+
+def calibration_identity(loader: ModelLoader, run: CalibrationRun) -> dict[str, Any]:
+    """The settings that decide every shard's values (not the folders or the actor count)."""
+    settings = dataclasses.asdict(run)
+    for name in ("inputs", "out_dir", "actors"):
+        settings.pop(name)
+    return {"workflow": "calibrate", "model": loader.identity(), **settings}
 
 
 def calibrate_files(loader: ModelLoader, run: CalibrationRun, provenance: dict[str, str] | None = None,
                     n_voxels: int | None = None) -> list[Path]:
-    """Run (or resume) the calibration; returns every shard path of the run, in input order."""
-    Path(run.out_dir).mkdir(parents=True, exist_ok=True)
-    units = plan_units(run, n_voxels)
-    todo = [u for u in units if not u["done"]]
-    if todo:
-        gpus = ray.cluster_resources().get("GPU", 0)
-        actors = run.actors or max(1, int(gpus) if gpus else min(len(todo), int(ray.cluster_resources().get("CPU", 1))))
-        ds = ray.data.from_items([{k: u[k] for k in ("file", "start", "stop", "shard")} for u in todo])
-        with warnings.catch_warnings():  # max_restarts has no named parameter yet in Ray 2.60
-            warnings.simplefilter("ignore", DeprecationWarning)
-            ds = ds.map_batches(
-                _UnitCalibrator,
-                fn_constructor_args=(loader, run, provenance or {}),
-                batch_size=1,
-                compute=ray.data.ActorPoolStrategy(size=min(actors, len(todo))),
-                num_gpus=1 if gpus else 0,
-                num_cpus=1,
-                # A failed unit is simply recomputed on the next run (resume); no actor restarts needed.
-                max_restarts=0,
-            )
-        ds.materialize()
-    return [Path(u["shard"]) for u in units]
+    """Run (or resume) the calibration; returns every shard path of the run, in input order.
+
+    Input files are checked before any actor starts (readable; `n_voxels` per shower when given).
+    """
+    inputs = []
+    for path in expand_paths(list(run.inputs)):
+        info = inspect_shower_file(path)
+        if n_voxels is not None and info.n_voxels != n_voxels:
+            raise ShowerFileError(f"{path}: showers have {info.n_voxels} voxels, the model expects {n_voxels}")
+        inputs.append((path, info.n_showers))
+    units = row_units("calib", ".parquet", inputs, run.rows_per_unit)
+    records = run_units(run.out_dir, calibration_identity(loader, run), units,
+                        _Calibrator(loader, run, provenance or {}), actors=run.actors)
+    return [Path(run.out_dir) / r.file for r in records]
 
 
 class ModelReference:
@@ -164,6 +152,13 @@ class ModelReference:
         from caloray.models import load
 
         return load(self.name, tracking_uri=self.tracking_uri)
+
+    def identity(self) -> dict[str, Any]:
+        """What pins the weights: registry name and version, or the checkpoint's file name and sha256."""
+        from caloray.generate.models import resolve_model_source
+
+        source = resolve_model_source(self.name, self.tracking_uri)
+        return {"name": source.name, "version": source.version, "sha256": source.sha256}
 
     def energy_range_mev(self) -> tuple[float, float] | None:
         """The training range recorded in the registry, or None (checkpoint files do not record it)."""
@@ -186,3 +181,9 @@ class MemberFilesLoader:
         from caloray.models import Ensemble, load_model
 
         return Ensemble.from_members([load_model(p) for p in self.member_paths])
+
+    def identity(self) -> dict[str, Any]:
+        """The members' checkpoint sha256s, in order."""
+        from caloray.provenance import sha256_file
+
+        return {"members": [sha256_file(p) for p in self.member_paths]}

@@ -1,40 +1,58 @@
-"""Ray Data pipeline: shower files → high-level feature table (Parquet shards)."""
+"""Shower files → high-level feature table (Parquet shards), on the shared shard runner.
+
+Units are (input file, row range) of `rows_per_unit` rows; per-layer features are fixed-size list columns.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import ray
 
 from caloray.features import compute_features
 from caloray.geometry import Geometry
-from caloray.io import RootLayout, read_showers, write_dataset
+from caloray.io import RootLayout, expand_paths, inspect_shower_file, read_shower_rows
+from caloray.pipelines.shards import Unit, UnitWorker, row_units, run_units
 
 
-class _FeatureMap:
-    """`map_batches` callable: a showers batch → its feature columns (per-layer ones as tensors)."""
+def feature_table(columns: dict[str, np.ndarray]) -> pa.Table:
+    """Feature columns (scalars (N,), per-layer (N, L)) as an Arrow table (per-layer: fixed-size lists)."""
+    arrays = {}
+    for name, values in columns.items():
+        values = np.ascontiguousarray(values)
+        arrays[name] = (pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
+                        if values.ndim == 2 else pa.array(values))
+    return pa.table(arrays)
 
-    def __init__(self, geometry: Geometry) -> None:
-        self.geometry = geometry
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return compute_features(batch["showers"], batch["incident_energies"], self.geometry)
+class _FeatureUnit(UnitWorker):
+    """Reads one (file, row range) unit and computes its features."""
 
+    def __init__(self, geometry: Geometry, layout: RootLayout | None) -> None:
+        self.geometry, self.layout = geometry, layout
 
-def features_dataset(ds: ray.data.Dataset, geometry: Geometry, batch_size: int = 2048) -> ray.data.Dataset:
-    """Lazily map a shower dataset to its high-level features."""
-    return ds.map_batches(_FeatureMap(geometry), batch_size=batch_size, batch_format="numpy")
+    def compute(self, unit: Unit) -> pa.Table:
+        data = read_shower_rows(unit.source, unit.key["start"], unit.key["stop"], layout=self.layout)
+        table = feature_table(compute_features(data["showers"], data["incident_energies"], self.geometry))
+        return table.replace_schema_metadata({"geometry": self.geometry.name})
+
+    def write(self, path: Path, result: pa.Table) -> None:
+        pq.write_table(result, path)
 
 
 def compute_feature_files(inputs: list[Path | str] | Path | str, geometry: Geometry, out_dir: Path,
-                          layout: RootLayout | None = None) -> list[Path]:
-    """Read shower files (HDF5 or ROOT, local or URLs) with Ray, compute features, write `features-*.parquet`
-    shards in order; `layout` maps ROOT branches onto the CaloChallenge keys."""
-    ds = features_dataset(read_showers(inputs, geometry=geometry, layout=layout), geometry)
-    return write_dataset(ds, out_dir, fmt="parquet", prefix="features", attrs={"geometry": geometry.name})
+                          layout: RootLayout | None = None, *, rows_per_unit: int = 4096) -> list[Path]:
+    """Compute the features of shower files (HDF5 or ROOT, local or URLs) into `features-*.parquet` shards in
+    input order (resumable, `caloray.pipelines.shards`); `layout` maps ROOT branches onto the CaloChallenge keys."""
+    files = [(path, inspect_shower_file(path, geometry, layout).n_showers) for path in expand_paths(inputs)]
+    identity = {"workflow": "features", "geometry": geometry.name, "n_voxels": geometry.n_voxels,
+                "layout": None if layout is None else dataclasses.asdict(layout), "rows_per_unit": rows_per_unit}
+    units = row_units("features", ".parquet", files, rows_per_unit)
+    records = run_units(out_dir, identity, units, _FeatureUnit(geometry, layout), use_gpu=False)
+    return [Path(out_dir) / r.file for r in records]
 
 
 def read_feature_table(paths: list[Path]) -> dict[str, np.ndarray]:

@@ -1,28 +1,34 @@
-"""Write simulated showers to CaloChallenge HDF5 shards, one Ray task per shard.
+"""Write simulated showers to CaloChallenge HDF5 shards on the shared shard runner (`caloray.pipelines.shards`).
 
-Each task simulates its shard (deterministic in (seed, shard index)), writes it atomically with
-`caloray.io.write_showers` and returns only a small `ShardResult` (path, peak RSS, seconds), never the
-arrays; at most `max_in_flight` tasks are pending, so driver memory does not grow with the number of
-showers and a worker holds one shard at a time (shard_size × n_voxels × 4 bytes plus a bounded chunk).
+Each unit simulates one shard (deterministic in (seed, shard index)) and writes it atomically; actors send
+back only a small record (file, sha256, peak RSS, seconds), never the arrays, so driver memory does not grow
+with the number of showers and a worker holds one shard at a time (shard_size × n_voxels × 4 bytes plus a
+bounded chunk). Resume, folder lock and the refusal of another configuration come from the runner.
 """
 
 from __future__ import annotations
 
+import json
 import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from caloray.sim.config import SimConfig
 from caloray.sim.shower import simulate_shard
+
+if TYPE_CHECKING:
+    from caloray.pipelines.shards import Unit
 
 GENERATOR = "caloray.sim"
 
 
 @dataclass(frozen=True)
 class ShardResult:
-    """What a shard task sends back: its file, the worker's peak RSS (MiB) so far, wall and CPU time (s)."""
+    """One shard of a run: its file, the worker's peak RSS (MiB) so far, wall and CPU time (s); 0 when reused."""
 
     shard_index: int
     path: Path
@@ -54,100 +60,62 @@ def shard_attrs(config: SimConfig, shard_index: int) -> dict[str, Any]:
     }
 
 
-def write_shard(
-    config: SimConfig,
-    shard_index: int,
-    out_dir: str | Path,
-    prefix: str = "showers",
-) -> ShardResult:
-    """Simulate shard `shard_index` and write it to `shard_path(out_dir, shard_index, prefix)`."""
+def write_shard(config: SimConfig, shard_index: int, out_dir: str | Path, prefix: str = "showers") -> Path:
+    """Simulate shard `shard_index` and write it to `shard_path(out_dir, shard_index, prefix)` (no Ray)."""
     from caloray.io import write_showers
 
-    began, began_cpu = time.perf_counter(), time.process_time()
     energies_mev, showers_mev = simulate_shard(config, shard_index)
-    path = write_showers(
-        shard_path(out_dir, shard_index, prefix),
-        showers_mev,
-        energies_mev,
-        geometry=config.geometry,
-        attrs=shard_attrs(config, shard_index),
-    )
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-    seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - began_cpu
-    return ShardResult(shard_index, Path(path), peak_mib, seconds, cpu_seconds)
+    return write_showers(shard_path(out_dir, shard_index, prefix), showers_mev, energies_mev,
+                         geometry=config.geometry, attrs=shard_attrs(config, shard_index))
 
 
-def run_shards(
-    config: SimConfig,
-    out_dir: str | Path,
-    *,
-    progress: bool = True,
-    max_in_flight: int | None = None,
-    prefix: str = "showers",
-    skip_existing: bool = False,
-) -> list[ShardResult]:
-    """Run every shard of `config` as a Ray task (≤ `max_in_flight` pending, default 2 × cluster CPUs).
+class _ShardSimulator:
+    """Shard-runner worker: simulates unit i = shard i; records peak RSS and CPU time per shard."""
 
-    Results are sorted by shard index. `skip_existing` keeps shard files already present (resume after
-    an interruption; writes are atomic, so an existing file is complete).
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+
+    def setup(self, device: str) -> None:
+        pass  # nothing to load: the simulator is pure numpy
+
+    def compute(self, unit: Unit) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        self.began_cpu = time.process_time()
+        energies_mev, showers_mev = simulate_shard(self.config, unit.key["shard"])
+        return energies_mev, showers_mev, shard_attrs(self.config, unit.key["shard"])
+
+    def write(self, path: Path, result: tuple[np.ndarray, np.ndarray, dict[str, Any]]) -> None:
+        from caloray.io import write_showers
+
+        energies_mev, showers_mev, attrs = result
+        write_showers(path, showers_mev, energies_mev, geometry=self.config.geometry, attrs=attrs)
+
+    def stats(self) -> dict[str, float]:
+        return {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,  # Linux: KiB
+                "cpu_seconds": time.process_time() - self.began_cpu}
+
+
+def run_shards(config: SimConfig, out_dir: str | Path, *, progress: bool = True, actors: int | None = None,
+               prefix: str = "showers") -> list[ShardResult]:
+    """Run (or resume) every shard of `config` on the shard runner (`actors`, default one per cluster CPU).
+
+    Results are in shard order; shards reused from an earlier run of the same config have seconds 0.
     """
-    import ray
-    from tqdm.auto import tqdm
+    from caloray.pipelines.shards import Unit, run_units
 
-    from caloray.runtime import init_ray
-
-    if not ray.is_initialized():
-        init_ray()
-    out_dir = Path(out_dir).resolve()  # workers write here: a shared filesystem on multi-node clusters
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if max_in_flight is None:
-        max_in_flight = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
-    task = ray.remote(num_cpus=1)(write_shard)
-    exists = [skip_existing and shard_path(out_dir, i, prefix).exists() for i in range(config.n_shards)]
-    done_before = {i for i, present in enumerate(exists) if present}
-    todo = [i for i in range(config.n_shards) if i not in done_before]
-    results = [ShardResult(i, shard_path(out_dir, i, prefix), 0.0, 0.0) for i in sorted(done_before)]
-    config_ref = ray.put(config)
-    pending: list[Any] = []
-    with tqdm(
-        total=config.n_shards,
-        initial=len(results),
-        disable=not progress,
-        unit="shard",
-        desc=f"simulate {config.geometry}",
-    ) as bar:
-        for shard_index in todo:
-            if len(pending) >= max_in_flight:
-                done, pending = ray.wait(pending, num_returns=1)
-                results.extend(ray.get(done))
-                bar.update(len(done))
-            pending.append(task.remote(config_ref, shard_index, str(out_dir), prefix))
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            results.extend(ray.get(done))
-            bar.update(len(done))
-    return sorted(results, key=lambda r: r.shard_index)
+    ranges = [config.shard_range(i) for i in range(config.n_shards)]
+    units = [Unit(i, shard_path(out_dir, i, prefix).name, hi - lo, {"shard": i, "start": lo, "stop": hi})
+             for i, (lo, hi) in enumerate(ranges)]
+    identity = {"workflow": "simulate", "config": json.loads(config.to_json())}
+    records = run_units(out_dir, identity, units, _ShardSimulator(config), actors=actors, use_gpu=False,
+                        progress=progress)
+    return [ShardResult(r.index, shard_path(out_dir, r.index, prefix), r.stats.get("peak_rss_mib", 0.0),
+                        r.seconds, r.stats.get("cpu_seconds", 0.0)) for r in records]
 
 
-def simulate_to_files(
-    config: SimConfig,
-    out_dir: str | Path,
-    *,
-    progress: bool = True,
-    max_in_flight: int | None = None,
-    prefix: str = "showers",
-    skip_existing: bool = False,
-) -> list[Path]:
+def simulate_to_files(config: SimConfig, out_dir: str | Path, *, progress: bool = True, actors: int | None = None,
+                      prefix: str = "showers") -> list[Path]:
     """Simulate `config.n_showers` showers into `config.n_shards` HDF5 files in `out_dir` with Ray.
 
     Returns the shard paths in shard order (`{prefix}-00000.h5`, …). See `run_shards` for the options.
     """
-    results = run_shards(
-        config,
-        out_dir,
-        progress=progress,
-        max_in_flight=max_in_flight,
-        prefix=prefix,
-        skip_existing=skip_existing,
-    )
-    return [r.path for r in results]
+    return [r.path for r in run_shards(config, out_dir, progress=progress, actors=actors, prefix=prefix)]

@@ -1,37 +1,33 @@
-"""Ray Data upsampling pipeline: shower files → SuperResolutionFlow → CaloChallenge HDF5 shards.
+"""Upsampling shower files with a SuperResolutionFlow into CaloChallenge HDF5 shards, on the shared shard runner.
 
 Inputs are either *fine reference files* (n_voxels per row: coarse-grained here; the oracle variant takes its
 fine-layer energies from the same fine shower, the thesis' evaluation setup) or *coarse-only files*
 (n_coarse per row, e.g. from a coarse generator): these carry no fine-layer energies, so only the strict
 variant (`oracle=False`) can upsample them.
 
-Sampling is deterministic: each batch is one read block (≤ batch_size rows of one file, laid out from the
-inputs and batch_size alone) and seeds torch from (seed, source_file, first source_row), so the same inputs,
-batch size and seed give bit-identical shards on any cluster (on the same device type).
+Sampling is deterministic: a unit is `UNIT_BATCHES` batches of one file; each batch of ≤ batch_size rows seeds
+torch from (seed, the input's sha256, first row), so the same inputs, batch size and seed give bit-identical
+shards on any cluster and in any folder (on the same device type).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import ray
 import torch
 
-from caloray.errors import CalorayError
-from caloray.io import ShowerDatasource, expand_paths, read_showers, write_dataset
+from caloray.errors import CalorayError, ShowerFileError
+from caloray.io import expand_paths, inspect_shower_file, read_shower_rows, write_showers
+from caloray.pipelines.shards import Unit, UnitWorker, row_units, run_units, unit_seed
 from caloray.runtime import TORCH_RNG_LOCK
 from caloray.superres.coarse import CoarseGrid, coarse_energies, fine_layer_energies
 from caloray.superres.model import SuperResolutionFlow
 
-
-def batch_seed(seed: int, source_file: str, first_row: int) -> int:
-    """63-bit torch seed of one batch from (run seed, file, first row)."""
-    digest = hashlib.sha1(f"{int(seed)}:{source_file}:{int(first_row)}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+#: Batches per work unit (one output shard).
+UNIT_BATCHES = 16
 
 
 def superres_members(model: torch.nn.Module) -> list[SuperResolutionFlow]:
@@ -97,36 +93,44 @@ def upsample_rows(
     return out.cpu().numpy().astype(np.float32)
 
 
-class UpsampleActor:
-    """Ray Data actor: loads the model once, then upsamples whole batches (one flow call per batch)."""
+class _Upsampler(UnitWorker):
+    """Loads the model once per actor (float32 on a GPU), then upsamples one (file, row range) unit."""
 
-    def __init__(self, model_ref: str, tracking_uri: str | None, seed: int, oracle: bool | None,
-                 grid: CoarseGrid) -> None:
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        members = load_superres(model_ref, tracking_uri)
-        check_variant(members, grid, oracle)
+    def __init__(self, model_ref: str, tracking_uri: str | None, seed: int, oracle: bool | None, grid: CoarseGrid,
+                 batch_size: int, geometry: str, attrs: dict[str, Any]) -> None:
+        self.model_ref, self.tracking_uri, self.seed = model_ref, tracking_uri, seed
+        self.oracle, self.grid = oracle, grid
+        self.batch_size, self.geometry, self.attrs = batch_size, geometry, attrs
+
+    def setup(self, device: str) -> None:
+        self.device = torch.device(device)
+        members = load_superres(self.model_ref, self.tracking_uri)
+        check_variant(members, self.grid, self.oracle)
         if self.device.type == "cuda":
             members = [m.to(self.device).float() for m in members]
             for m in members:
                 m.dtype_name = "float32"
         self.members = [m.eval() for m in members]
-        self.seed = int(seed)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        source_file = str(batch["source_file"][0])
-        rows = np.asarray(batch["source_row"])
-        with TORCH_RNG_LOCK:
-            torch.manual_seed(batch_seed(self.seed, source_file, int(rows[0])))
-            try:
-                fine = upsample_rows(self.members, batch["showers"], batch["incident_energies"], rows, self.device)
-            except CalorayError as exc:  # a batch is one read block of one file: name it
-                raise CalorayError(f"{source_file}: {exc}") from None
-        return {
-            "showers": fine,
-            "incident_energies": np.asarray(batch["incident_energies"], dtype=np.float32).reshape(-1),
-            "source_file": batch["source_file"],
-            "source_row": rows.astype(np.int64),
-        }
+    def compute(self, unit: Unit) -> dict[str, np.ndarray]:
+        start, stop = unit.key["start"], unit.key["stop"]
+        data = read_shower_rows(unit.source, start, stop)
+        fine = []
+        for lo in range(start, stop, self.batch_size):
+            rows = np.arange(lo, min(lo + self.batch_size, stop))
+            with TORCH_RNG_LOCK:
+                torch.manual_seed(unit_seed(self.seed, unit.key["input_sha256"], lo))
+                try:
+                    fine.append(upsample_rows(self.members, data["showers"][rows - start],
+                                              data["incident_energies"][rows - start], rows, self.device))
+                except CalorayError as exc:
+                    raise ShowerFileError(f"{unit.source}: {exc}") from None
+        return {"showers": np.concatenate(fine), "incident_energies": data["incident_energies"].astype(np.float32),
+                "source_row": np.arange(start, stop, dtype=np.int64)}
+
+    def write(self, path: Path, result: dict[str, np.ndarray]) -> None:
+        write_showers(path, result["showers"], result["incident_energies"], geometry=self.geometry,
+                      attrs=self.attrs, extra={"source_row": result["source_row"]})
 
 
 def upsample_files(
@@ -147,8 +151,9 @@ def upsample_files(
     model_ref: checkpoint file or registered `NAME[:VERSION]`; inputs: files/folders/globs of fine reference
     showers (n_voxels) or coarse-only showers (n_coarse, strict variant only); `oracle` None accepts the
     model's variant, True/False insists on it. Actors: one per GPU when the cluster has GPUs (float32 on GPU),
-    else `actors` or min(CPUs − 1, files) CPU actors. Ray must be initialised. Returns the shard paths in order.
+    else `actors` or one per CPU. Resumable (`caloray.pipelines.shards`). Returns the shard paths in order.
     """
+    from caloray.generate.models import resolve_model_source
     from caloray.geometry import get_geometry
     from caloray.provenance import provenance
 
@@ -160,26 +165,14 @@ def upsample_files(
     grid = CoarseGrid.from_geometry(get_geometry(geometry), choice)
     members = load_superres(model_ref, tracking_uri)  # fail early on the driver, before any actor starts
     variant = "oracle" if check_variant(members, grid, oracle) else "strict"
-    # Read layout fixed by the inputs and batch_size alone (≈ batch_size rows per read range), not by the
-    # cluster's size: every batch below is one read block, so the batches, hence their seeds, are reproducible.
-    n_rows = ShowerDatasource(paths, rows_per_block=batch_size).n_showers
-    ds = read_showers(paths, rows_per_block=batch_size, provenance=True,
-                      override_num_blocks=max(1, -(-n_rows // batch_size)))
-    gpus = int(ray.cluster_resources().get("GPU", 0))
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    # CPU actors leave one CPU to the read and write tasks (otherwise a 2-CPU cluster deadlocks).
-    n_actors = actors or (gpus if gpus else max(1, min(cpus - 1, len(paths))))
-    resources: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": 1}
-    ds = ds.map_batches(
-        UpsampleActor,
-        fn_constructor_args=(str(model_ref), tracking_uri, seed, oracle, grid),
-        # One batch per read block (≤ batch_size rows of one file): batches never span blocks, so every
-        # batch, hence its seed (file, first row), is the same however the blocks arrive.
-        batch_size=None,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=n_actors),
-        **resources,
-    )
+    files = [(path, inspect_shower_file(path).n_showers) for path in paths]
+    source = resolve_model_source(str(model_ref), tracking_uri)
+    identity = {"workflow": "superres", "model": {"name": source.name, "version": source.version,
+                                                  "sha256": source.sha256},
+                "seed": int(seed), "choice": str(choice), "variant": variant, "geometry": geometry,
+                "batch_size": int(batch_size)}
     attrs = provenance(None, model=str(model_ref), seed=int(seed), choice=str(choice), variant=variant,
                        geometry=geometry, batch_size=int(batch_size))
-    return write_dataset(ds, out_dir, fmt="hdf5", geometry=geometry, attrs=attrs, prefix="superres")
+    worker = _Upsampler(source.ref, tracking_uri, seed, oracle, grid, batch_size, geometry, attrs)
+    units = row_units("superres", ".h5", files, batch_size * UNIT_BATCHES)
+    return [Path(out_dir) / r.file for r in run_units(out_dir, identity, units, worker, actors=actors)]

@@ -66,8 +66,8 @@ def shower_dataset(paths: Sequence[str | Path], geometry: str | None, name: str,
     """The `ShowerDataset` of shower files (HDF5 or ROOT, checked by `inspect_shower_file`; `layout`: the
     `caloray.io.RootLayout` of ROOT inputs); rows summed over files.
     `sha256s`: the files' digests when already known (e.g. from a generation manifest), else computed."""
-    from caloray.generate.models import sha256_file
     from caloray.io import expand_paths, inspect_shower_file
+    from caloray.provenance import sha256_file
 
     files = expand_paths([str(p) for p in paths])
     rows = sum(inspect_shower_file(path, layout=layout).n_showers for path in files)

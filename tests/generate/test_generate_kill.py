@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 import ray
 
-from caloray.generate import GenerationConfig, GenerationError, generate
+from caloray.errors import CalorayError
+from caloray.generate import GenerationConfig, generate
 from caloray.generate.models import sha256_file
 from caloray.io import read_shower_file
 
 N_SHARDS, SHARD = 16, 20_000
-ACTOR_CLASS = "MapWorker(MapBatches(ShardGenerator))"
+ACTOR_CLASS = "_UnitActor"
 
 
 def _config(world, out, max_restarts: int) -> GenerationConfig:
@@ -62,7 +63,7 @@ def test_killed_worker_fails_fast_and_a_rerun_completes_exactly_n(ray_local, wor
     out = tmp_path / "out"
     killer = Killer(out)
     killer.start()
-    with pytest.raises(GenerationError, match="rerun the same command"):
+    with pytest.raises(CalorayError, match="rerun the same command"):
         generate(_config(world, out, max_restarts=0), progress=False)
     killer.join()
     assert killer.killed and 1 <= killer.shards_then < N_SHARDS

@@ -11,7 +11,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from caloray.cli import main
-from caloray.generate import GenerationConfig, GenerationError, generate
+from caloray.errors import ConfigError
+from caloray.generate import GenerationConfig, generate
 from caloray.generate.models import sha256_file
 from caloray.geometry import read_binning_xml
 from caloray.io import inspect_shower_file, read_shower_file, write_showers
@@ -95,7 +96,7 @@ def test_resume_regenerates_only_missing_corrupt_and_temporary_shards(first, wor
 def test_another_configuration_in_the_same_folder_is_refused(first, world, change) -> None:
     listing = sorted(p.name for p in first.out_dir.iterdir())
     key = next(iter(change))
-    with pytest.raises(GenerationError, match=f"another configuration.*{key}"):
+    with pytest.raises(ConfigError, match=f"another configuration.*{key}"):
         generate(_config(world, first.out_dir, **change, validate_n=0), progress=False)
     assert sorted(p.name for p in first.out_dir.iterdir()) == listing
 

@@ -1,8 +1,8 @@
-"""Shard plans, seeds, bit-identical shards, the supported model set-ups and shard verification (no Ray)."""
+"""Shard plans, seeds, bit-identical shards and the supported model set-ups (no Ray); shard verification is the
+shared runner's (tests/pipelines/test_shards.py)."""
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -10,16 +10,7 @@ import torch
 from caloray.generate import EnergySpec, GenerationError, ShowerSampler, generate_showers, plan_shards
 from caloray.generate.models import ModelSource
 from caloray.generate.plan import Shard, shard_energies, shard_streams, validation_streams
-from caloray.generate.shards import (
-    ShardContext,
-    ShardRecord,
-    append_journal,
-    content_sha256,
-    existing_shard,
-    read_journal,
-    verify_shard_content,
-    write_generated_shard,
-)
+from caloray.generate.shards import ShardContext, content_sha256, write_generated_shard
 from caloray.io import inspect_shower_file, read_shower_file
 from caloray.models import (
     BayesianShowerINN,
@@ -79,32 +70,6 @@ def test_same_shard_twice_gives_identical_bytes(world, tmp_path) -> None:
     assert (info.n_showers, info.n_voxels) == (10, 6)
     assert info.attrs["shard_index"] == 1 and info.attrs["seed"] == 5 and info.attrs["generator"] == "caloray.generate"
     assert info.attrs["content_sha256"] == content_sha256(a["incident_energies"], a["showers"])
-
-
-def test_shard_verification_catches_corruption_and_foreign_files(world, tmp_path) -> None:
-    sampler = ShowerSampler(load_model(world.model_path))
-    shard = Shard(0, 0, 10)
-    record = write_generated_shard(sampler, shard, _context(tmp_path))
-    path = tmp_path / record.file
-    assert verify_shard_content(path, shard, "f" * 16) == record
-    assert existing_shard(tmp_path, shard, "f" * 16, record) == record
-    assert verify_shard_content(path, shard, "0" * 16) is None  # another generation's shard
-    assert verify_shard_content(path, Shard(0, 0, 11), "f" * 16) is None  # wrong row count
-    with h5py.File(path, "r+") as f:  # altered values (a valid HDF5 file, different content)
-        f["showers"][0, 0] += 1.0
-    assert verify_shard_content(path, shard, "f" * 16) is None
-    assert existing_shard(tmp_path, shard, "f" * 16, record) is None
-    path.write_bytes(path.read_bytes()[:100])  # truncated
-    assert verify_shard_content(path, shard, "f" * 16) is None
-
-
-def test_journal_survives_a_cut_line(tmp_path) -> None:
-    records = [ShardRecord(i, f"shard-{i:05d}.h5", 10, 10 * i, "a" * 64, "b" * 64, 0.5) for i in range(3)]
-    append_journal(tmp_path, records[0])
-    with open(tmp_path / "shards.jsonl", "a") as f:
-        f.write('{"index": 1, "fi')  # a crash in the middle of a line
-    append_journal(tmp_path, records[2])
-    assert read_journal(tmp_path) == {0: records[0], 2: records[2]}
 
 
 # ----- model set-ups ---------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from caloray.generate import GenerationConfig, GenerationError, generate
+from caloray.errors import ConfigError
+from caloray.generate import GenerationConfig, generate
 from caloray.generate.models import resolve_model_source
 from caloray.models import Ensemble, load_model, save_model
 from caloray.tracking import register_ensemble
@@ -58,7 +59,7 @@ def test_registered_model_defaults_and_version_pinning(ray_local, world, tmp_pat
 
     assert _register(client, world, tmp_path, experiment_id) == 2  # "newest" now means another model
     assert resolve_model_source("layer-flows@validated", uri).ref == "layer-flows:1"
-    with pytest.raises(GenerationError, match=r"layer-flows:1.*layer-flows:2"):
+    with pytest.raises(ConfigError, match=r"layer-flows:1.*layer-flows:2"):
         generate(config, progress=False)
     pinned = GenerationConfig(**{**config.__dict__, "model": "layer-flows:1", "validate_n": 0})
     assert generate(pinned, progress=False).n_generated == 0  # same generation: nothing left to do

@@ -36,11 +36,11 @@ def test_ray_run_writes_all_showers_in_shards(ray_local, tmp_path: Path) -> None
 
 def test_ray_runs_are_byte_identical_and_resumable(ray_local, tmp_path: Path) -> None:
     config = SimConfig.preset("ecal-hcal", n_showers=120, shard_size=50, seed=9)
-    first = simulate_to_files(config, tmp_path / "a", progress=False, max_in_flight=1)
+    first = simulate_to_files(config, tmp_path / "a", progress=False, actors=1)
     second = simulate_to_files(config, tmp_path / "b", progress=False)
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
     first[1].unlink()
-    results = run_shards(config, tmp_path / "a", progress=False, skip_existing=True)
+    results = run_shards(config, tmp_path / "a", progress=False)
     assert [r.shard_index for r in results] == [0, 1, 2]
     assert results[1].seconds > 0 and results[0].seconds == 0  # only the missing shard was re-made
     assert first[1].read_bytes() == second[1].read_bytes()

@@ -42,7 +42,7 @@ def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False, gpu
         return value
 
     try:
-        samples = stage("simulate", lambda: stage_simulate(config, out, resume=resume))
+        samples = stage("simulate", lambda: stage_simulate(config, out))
         tracker.log_metrics(stage("ingest", lambda: stage_ingest(config, samples["train"], out)))
         registered: dict[str, str] = summary["registered"]
         models = {"flow1": config.train.flow1, "generator": config.train.generator, "superres": config.train.superres}

@@ -18,12 +18,12 @@ from caloray.train import TrainConfig
 REGISTERED_FILE = "registered.json"
 
 
-def stage_simulate(config: PipelineConfig, out: Path, *, resume: bool) -> dict[str, list[Path]]:
+def stage_simulate(config: PipelineConfig, out: Path) -> dict[str, list[Path]]:
     from caloray.sim import simulate_to_files
 
     samples = {"train": config.data.train, "reference": config.data.reference,
                "calibration": config.data.calibration, "superres": config.data.superres}
-    shards = {name: simulate_to_files(sim, out / "sim" / name, progress=False, skip_existing=resume)
+    shards = {name: simulate_to_files(sim, out / "sim" / name, progress=False)
               for name, sim in samples.items() if sim is not None}
     for name, paths in shards.items():
         print(f"   {name}: {samples[name].n_showers} {samples[name].resolved_particle}s "
