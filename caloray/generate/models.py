@@ -25,6 +25,7 @@ from torch import Tensor
 
 from caloray.errors import CalorayError, ConfigError
 from caloray.models.base import Surrogate
+from caloray.models.load import is_checkpoint
 
 #: Kinds whose `sample` returns complete showers from E_inc alone.
 SHOWER_KINDS = ("shower-vae", "shower-inn", "bayesian-shower-inn")
@@ -43,12 +44,6 @@ def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def is_checkpoint(text: str) -> bool:
-    """True when `text` names a checkpoint file rather than a registry `NAME[:VERSION]`."""
-    path = Path(text).expanduser()
-    return path.suffix in (".pt", ".pth") or path.is_file()
 
 
 @dataclass(frozen=True)
@@ -74,7 +69,7 @@ class ModelSource:
 
     def load(self, tracking_uri: str | None = None) -> Surrogate:
         """The model (weights_only checkpoint or registered ensemble)."""
-        from caloray.models import load
+        from caloray.tracking import load
 
         return load(self.ref, tracking_uri=tracking_uri)
 

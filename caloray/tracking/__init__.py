@@ -5,6 +5,7 @@ from caloray.tracking.plots import plot_loss_curves
 from caloray.tracking.registry import (
     RegistryError,
     download_registered,
+    load,
     load_registered,
     register_ensemble,
     registered_energy_range,
@@ -18,6 +19,7 @@ __all__ = [
     "RegistryError",
     "download_registered",
     "flatten_params",
+    "load",
     "load_registered",
     "local_tracking_uri",
     "plot_loss_curves",
