@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +34,7 @@ from caloray.io.hdf5 import (
 )
 from caloray.io.paths import Location, expand_paths, file_name
 from caloray.io.root import RootLayout
+from caloray.provenance import atomic_write
 
 SOURCE_FILE = "source_file"
 SOURCE_ROW = "source_row"
@@ -175,11 +175,9 @@ class ShardSink(Datasink):
             extra = {k: v for k, v in batch.items() if k not in (SOURCE_FILE,)}
             write_showers(path, showers, energies, geometry=self.geometry, attrs=self.attrs, extra=extra)
         else:
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
             table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                    **{k: str(v) for k, v in self.attrs.items()}})
-            pq.write_table(table, tmp)
-            os.replace(tmp, path)
+            atomic_write(path, lambda tmp: pq.write_table(table, tmp))
         return [str(path)]
 
     def on_write_complete(self, write_result: Any) -> None:
