@@ -42,7 +42,7 @@ from caloray.generate.shards import (
     read_journal,
     remove_temp_files,
 )
-from caloray.generate.tracking import GenerationTracker
+from caloray.generate.tracking import finish_generation
 from caloray.generate.validation import (
     ValidationOutcome,
     ValidationSettings,
@@ -53,8 +53,9 @@ from caloray.generate.validation import (
 from caloray.geometry import Geometry
 from caloray.io import expand_paths, inspect_shower_file
 from caloray.provenance import write_json_atomic
-from caloray.tracking.lineage import log_shower_inputs, source_tags
+from caloray.tracking.lineage import log_shower_inputs
 from caloray.tracking.registry import mark_validated
+from caloray.tracking.run import Run
 from caloray.tracking.store import redact_uri
 
 SEEDING = ("shard i: numpy SeedSequence(seed, spawn_key=(0, i)).spawn(2) → incident energies, torch seed; "
@@ -188,12 +189,11 @@ def generate(config: GenerationConfig, *, progress: bool = True) -> GenerationRe
     todo = [s for s in shards if s.index not in done]
 
     use_gpu = _use_gpu(config)
-    tracker = GenerationTracker.start(
-        out_dir, config.experiment, f"generate-{model.name}",
+    tracker = Run.start(
+        config.experiment, f"generate-{model.name}", out_dir, system_metrics=True,
         params={**dataclasses.asdict(settings), "use_gpu": use_gpu, "model_version": model.version,
                 "resolved_geometry": None if geometry is None else geometry.name, "n_shards": len(shards)},
-        tags={"caloray.role": "generation", "caloray.model": model.ref, "caloray.fingerprint": fingerprint(identity),
-              "caloray.output_dir": str(out_dir)} | source_tags(),
+        tags={"caloray.role": "generation", "caloray.model": model.ref, "caloray.fingerprint": fingerprint(identity)},
         tracking_uri=config.tracking_uri)
     try:
         return _generate(config, out_dir, model, layer_model, sampler, energies, geometry, reference, identity,
@@ -206,7 +206,7 @@ def generate(config: GenerationConfig, *, progress: bool = True) -> GenerationRe
 def _generate(config: GenerationConfig, out_dir: Path, model: ModelSource, layer_model: ModelSource | None,
               sampler: ShowerSampler, energies: EnergySpec, geometry: Geometry | None, reference: list[Path],
               identity: dict[str, Any], shards: list[Shard], todo: list[Shard], done: dict[int, ShardRecord],
-              use_gpu: bool, tracker: GenerationTracker, progress: bool) -> GenerationResult:
+              use_gpu: bool, tracker: Run, progress: bool) -> GenerationResult:
     from tqdm.auto import tqdm
 
     from caloray.provenance import provenance
@@ -280,7 +280,7 @@ def _generate(config: GenerationConfig, out_dir: Path, model: ModelSource, layer
         log_shower_inputs(tracker.client, tracker.run_id, reference, context="reference", geometry=geometry_name)
     log_shower_inputs(tracker.client, tracker.run_id, [shard_path(out_dir, s.index) for s in shards],
                       context="generated", geometry=geometry_name, sha256s=[done[s.index].sha256 for s in shards])
-    status = tracker.finish(metrics, artifacts, passed=passed)
+    status = finish_generation(tracker, metrics, artifacts, passed=passed)
     if passed and config.validated_alias:
         for source in (model, layer_model):
             if source is not None and source.registry:
