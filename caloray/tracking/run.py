@@ -1,18 +1,16 @@
-"""One MLflow run lifecycle for every workflow: open, log, nest, end — and no run left RUNNING by a dead driver.
+"""One MLflow run lifecycle for every workflow: open, log, nest, end.
 
 `Run.start` gets or creates the experiment (a local store keeps its artifacts in the output folder), opens a run
-through an explicit `MlflowClient` (no global active run, so several runs in one process never mix), records the
-driver's host, PID and process start time, and first marks RUNNING runs of drivers on this host that are gone as
-KILLED. Used as a context manager a run ends FINISHED, FAILED with a `caloray.error` tag on an exception, or
-KILLED on Ctrl-C. Runs started inside `with run.nest():` become its children (`mlflow.parentRunId`), which is
-how the end-to-end pipeline's stage runs sit under its `pipeline` run without every workflow taking a parent.
+through an explicit `MlflowClient` (no global active run, so runs in one process never mix), tags it with its
+driver and first marks the runs of dead drivers KILLED (`tracking.drivers`). As a context manager a run ends
+FINISHED, FAILED with a `caloray.error` tag, or KILLED on Ctrl-C. Runs started inside `with run.nest():` become
+its children (`mlflow.parentRunId`): the pipeline's stage runs sit under its run without each workflow taking a
+parent argument.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,78 +23,18 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from caloray.tracking.drivers import driver_tags, mark_killed_runs
 from caloray.tracking.lineage import source_tags
 from caloray.tracking.params import energy_step, flatten_params
 from caloray.tracking.store import resolve_tracking_uri, start_system_metrics, stop_system_metrics
 
-HOST_TAG = "caloray.host"
-PID_TAG = "caloray.pid"
-#: The driver process's start time (s since the epoch): a PID reused by a later process has another one.
-PID_START_TAG = "caloray.pid_start"
-OUTPUT_TAG = "caloray.output_dir"
 ERROR_TAG = "caloray.error"
-KILLED_TAG = "caloray.killed"
-
 _PARAM_BATCH = 100  # MLflow's limit per log_batch call
 _METRIC_BATCH = 1000
 _MAX_ERROR = 4000
-#: Two readings of one process's start time differ by clock-tick rounding only; another process differs more.
-_START_TOLERANCE_S = 0.5
 
 #: The run whose `nest()` block we are in: runs started there without an explicit parent become its children.
 _NESTING: ContextVar[Run | None] = ContextVar("caloray_parent_run", default=None)
-
-
-def process_start_time(pid: int) -> float | None:
-    """Start time (s since the epoch) of process `pid`, or None when no such process exists."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        return None
-    except psutil.AccessDenied:  # alive, owned by someone else: its start time cannot be compared
-        return float("nan")
-
-
-def driver_tags(out_dir: str | Path | None = None) -> dict[str, str]:
-    """Host, PID and process start time of this driver (and its output folder), the tags `mark_killed_runs`
-    reads to tell a live driver from a killed one."""
-    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()),
-            PID_START_TAG: repr(process_start_time(os.getpid()))}
-    if out_dir is not None:
-        tags[OUTPUT_TAG] = str(out_dir)
-    return tags
-
-
-def _driver_gone(tags: Mapping[str, str]) -> bool:
-    try:
-        pid, started = int(tags[PID_TAG]), float(tags[PID_START_TAG])
-    except (KeyError, ValueError):
-        return False  # not a run that recorded its driver: nothing to judge it by
-    now = process_start_time(pid)
-    if now is None:
-        return True
-    return now == now and abs(now - started) > _START_TOLERANCE_S  # a NaN (no access) counts as alive
-
-
-def mark_killed_runs(client: MlflowClient, experiment_id: str, *, by: str | None = None) -> list[str]:
-    """End as KILLED the RUNNING runs in `experiment_id` whose driver ran on this host and is gone (its PID is
-    free, or taken by a process that started later), with a `caloray.killed` tag saying so; returns their ids.
-
-    Runs of other hosts are left alone: their PIDs mean nothing here."""
-    host = socket.gethostname()
-    filter_string = f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'"
-    killed = []
-    for run in client.search_runs([experiment_id], filter_string=filter_string, max_results=1000):
-        tags = run.data.tags
-        if not _driver_gone(tags):
-            continue
-        note = f"driver PID {tags[PID_TAG]} on {host} ended without closing the run"
-        client.set_tag(run.info.run_id, KILLED_TAG, note + (f" (found by run {by})" if by else ""))
-        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
-        killed.append(run.info.run_id)
-    return killed
 
 
 def _json_safe(value: Any) -> Any:
