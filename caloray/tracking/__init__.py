@@ -1,4 +1,4 @@
-"""MLflow tracking of ensemble trainings and the model registry for trained ensembles."""
+"""MLflow: one run lifecycle for every workflow (`Run`), ensemble training runs, and the model registry."""
 
 from caloray.tracking.params import flatten_params
 from caloray.tracking.plots import plot_loss_curves
@@ -11,12 +11,14 @@ from caloray.tracking.registry import (
     registered_energy_range,
     registered_names,
 )
+from caloray.tracking.run import Run
 from caloray.tracking.store import local_tracking_uri, resolve_tracking_uri, ui_command
 from caloray.tracking.tracker import EnsembleTracker
 
 __all__ = [
     "EnsembleTracker",
     "RegistryError",
+    "Run",
     "download_registered",
     "flatten_params",
     "load",
