@@ -278,7 +278,7 @@ def _root_layout_flag(p: argparse.ArgumentParser) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from caloray.export import export_onnx
-    from caloray.models import load
+    from caloray.tracking import load
 
     model = load(args.model, tracking_uri=args.tracking_uri)
     record = export_onnx(model, args.out, opset=args.opset, source=args.model)

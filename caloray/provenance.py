@@ -7,8 +7,8 @@ import hashlib
 import json
 import os
 import platform
+import secrets
 import subprocess
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
@@ -54,12 +54,14 @@ def provenance(config: Any = None, **extra: Any) -> dict[str, Any]:
 
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """Call `write(tmp)` on a unique temporary name in `path`'s folder, then rename it over `path`, so readers
-    never see a half-written file; the temporary file is removed if `write` fails."""
+    never see a half-written file; the temporary file is removed if `write` fails.
+
+    The temporary name is `.NAME.tmpPID-RANDOM`: a killed writer's leftovers match `.NAME.tmp*` (resumers delete
+    them), and `write` creates the file itself, so it gets the usual umask permissions (not mkstemp's 0600).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp = Path(name)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{secrets.token_hex(4)}")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -78,13 +80,9 @@ def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
 
 
 def write_json_atomic(path: str | Path, data: dict[str, Any]) -> Path:
-    """Write JSON to a temp name in the same folder, then rename over `path` (readers never see half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write `data` as indented, key-sorted JSON with `atomic_write` (readers never see half a file)."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def write_provenance(path: str | Path, config: Any = None, **extra: Any) -> Path:

@@ -44,7 +44,7 @@ def test_well_typed_values_are_converted():
     # what callers in Python pass: numpy scalars and paths
     config = from_dict(Outer, {"epochs": np.int64(4), "name": Path("/a/b"), "inner": {"rate": np.float32(0.25)}})
     assert (config.epochs, config.name, config.inner.rate) == (4, "/a/b", 0.25) and type(config.epochs) is int
-    with pytest.raises(ConfigError, match="config.epochs: expected an integer"):
+    with pytest.raises(ConfigError, match=r"config\.epochs: expected an integer"):
         from_dict(Outer, {"epochs": np.bool_(True)})
 
 

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from caloray.errors import CalorayError, ConfigError
 from caloray.models.base import Surrogate
+from caloray.models.load import is_checkpoint
 from caloray.provenance import sha256_file
 
 #: Kinds whose `sample` returns complete showers from E_inc alone.
@@ -36,10 +37,6 @@ class GenerationError(CalorayError, ValueError):
     """A model cannot generate full showers, an output folder belongs to another generation, or a shard is bad."""
 
 
-def is_checkpoint(text: str) -> bool:
-    """True when `text` names a checkpoint file rather than a registry `NAME[:VERSION]`."""
-    path = Path(text).expanduser()
-    return path.suffix in (".pt", ".pth") or path.is_file()
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ class ModelSource:
 
     def load(self, tracking_uri: str | None = None) -> Surrogate:
         """The model (weights_only checkpoint or registered ensemble)."""
-        from caloray.models import load
+        from caloray.tracking import load
 
         return load(self.ref, tracking_uri=tracking_uri)
 

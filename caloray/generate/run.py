@@ -24,7 +24,7 @@ from caloray.generate.models import (
 from caloray.generate.pipeline import ShardWriter, WorkerSpec, shard_unit
 from caloray.generate.plan import Shard, plan_shards, shard_path
 from caloray.generate.shards import ShardContext, ShardRecord
-from caloray.generate.tracking import GenerationTracker
+from caloray.generate.tracking import finish_generation
 from caloray.generate.validation import (
     ValidationOutcome,
     ValidationSettings,
@@ -36,8 +36,9 @@ from caloray.geometry import Geometry
 from caloray.io import expand_paths, inspect_shower_file
 from caloray.pipelines import shards as runner
 from caloray.provenance import write_json_atomic
-from caloray.tracking.lineage import log_shower_inputs, source_tags
+from caloray.tracking.lineage import log_shower_inputs
 from caloray.tracking.registry import mark_validated
+from caloray.tracking.run import Run
 from caloray.tracking.store import redact_uri
 
 MANIFEST_FILE = "manifest.json"
@@ -155,12 +156,12 @@ def _locked(config: GenerationConfig, out_dir: Path, progress: bool) -> Generati
     settings = dataclasses.replace(config, energies=energies.text, tracking_uri=redact_uri(config.tracking_uri))
     shards = plan_shards(config.n_showers, config.shard_size)
     use_gpu = _use_gpu(config)
-    tracker = GenerationTracker.start(
-        out_dir, config.experiment, f"generate-{model.name}",
+    tracker = Run.start(
+        config.experiment, f"generate-{model.name}", out_dir, system_metrics=True,
         params={**dataclasses.asdict(settings), "use_gpu": use_gpu, "model_version": model.version,
                 "resolved_geometry": None if geometry is None else geometry.name, "n_shards": len(shards)},
         tags={"caloray.role": "generation", "caloray.model": model.ref,
-              "caloray.fingerprint": runner.fingerprint(identity), "caloray.output_dir": str(out_dir)} | source_tags(),
+              "caloray.fingerprint": runner.fingerprint(identity)},
         tracking_uri=config.tracking_uri)
     try:
         return _generate(config, out_dir, model, layer_model, sampler, energies, geometry, reference, identity,
@@ -172,7 +173,7 @@ def _locked(config: GenerationConfig, out_dir: Path, progress: bool) -> Generati
 
 def _generate(config: GenerationConfig, out_dir: Path, model: ModelSource, layer_model: ModelSource | None,
               sampler: ShowerSampler, energies: EnergySpec, geometry: Geometry | None, reference: list[Path],
-              identity: dict[str, Any], shards: list[Shard], use_gpu: bool, tracker: GenerationTracker,
+              identity: dict[str, Any], shards: list[Shard], use_gpu: bool, tracker: Run,
               progress: bool) -> GenerationResult:
     from caloray.provenance import provenance
 
@@ -241,7 +242,7 @@ def _generate(config: GenerationConfig, out_dir: Path, model: ModelSource, layer
         log_shower_inputs(tracker.client, tracker.run_id, reference, context="reference", geometry=geometry_name)
     log_shower_inputs(tracker.client, tracker.run_id, [shard_path(out_dir, s.index) for s in shards],
                       context="generated", geometry=geometry_name, sha256s=[done[s.index].sha256 for s in shards])
-    status = tracker.finish(metrics, artifacts, passed=passed)
+    status = finish_generation(tracker, metrics, artifacts, passed=passed)
     if passed and config.validated_alias:
         for source in (model, layer_model):
             if source is not None and source.registry:

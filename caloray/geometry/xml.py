@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from caloray.errors import GeometryError
 from caloray.geometry.geometry import Geometry
 from caloray.geometry.layer import CylindricalLayer
+from caloray.provenance import atomic_write
 
 
 def read_binning_xml(path: str | Path, name: str | None = None, particle: str | None = None) -> Geometry:
@@ -83,7 +83,4 @@ def write_binning_xml(geometry: Geometry, path: str | Path) -> None:
         edges, n_alpha = by_id[layer_id]
         ET.SubElement(element, "Layer", id=str(layer_id), r_edges=edges, n_bin_alpha=str(n_alpha))
     ET.indent(root)
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    ET.ElementTree(root).write(tmp, encoding="unicode")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: ET.ElementTree(root).write(tmp, encoding="unicode"))

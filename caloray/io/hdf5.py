@@ -9,7 +9,6 @@ with the same checks and errors, so every reader of shower files takes ROOT inpu
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from caloray.errors import ShowerFileError
 from caloray.geometry import Geometry
 from caloray.io.paths import Location, as_location, is_url, open_binary, url_size
 from caloray.io.root import RootLayout, inspect_root_file, is_root_file, read_root_rows
+from caloray.provenance import atomic_write
 
 SHOWERS_KEY = "showers"
 ENERGY_KEY = "incident_energies"
@@ -220,9 +220,8 @@ def write_showers(
         raise ShowerFileError(
             f"{path}: cannot write showers of shape {showers.shape} with {energies.shape[0]} incident energies"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+
+    def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             f.create_dataset(ENERGY_KEY, data=energies, compression=compression)
             f.create_dataset(SHOWERS_KEY, data=showers, compression=compression, chunks=_row_chunks(showers))
@@ -232,8 +231,5 @@ def write_showers(
                 f.attrs[key] = _json_safe(value)
             if geometry is not None:
                 f.attrs["geometry"] = geometry
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+
+    return atomic_write(path, write)

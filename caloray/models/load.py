@@ -1,26 +1,26 @@
-"""One call to get a trained model back: a checkpoint file, or a registered ensemble from MLflow."""
+"""One call to get a trained model back from a checkpoint file.
+
+Registered ensembles live in the tracking layer: `caloray.tracking.load` takes a checkpoint path or a registry
+reference. Keeping the registry out of here keeps `caloray.models` free of MLflow (and of an import cycle
+through `caloray.tracking.registry`, which builds models).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from caloray.models.base import Surrogate
-from caloray.models.serialization import load_model
+from caloray.models.serialization import CheckpointError, load_model
 
 
-def load(name: str | Path, version: int | str | None = None, *, tracking_uri: str | None = None) -> Surrogate:
-    """`name` is a checkpoint path (loaded weights_only) or a registry `NAME`, `NAME:VERSION` or `NAME@ALIAS`.
+def is_checkpoint(name: str | Path) -> bool:
+    """True when `name` names a checkpoint file (`.pt`/`.pth` or an existing file) rather than a registry ref."""
+    path = Path(name).expanduser()
+    return path.suffix in (".pt", ".pth") or path.is_file()
 
-    Registered ensembles come from `tracking_uri` (default: `MLFLOW_TRACKING_URI`); `version` None or
-    "latest" picks the newest version, "@ALIAS" the aliased one (e.g. "@validated").
-    """
-    path = Path(name)
-    if path.suffix in (".pt", ".pth") or path.is_file():
-        return load_model(path)
-    from caloray.tracking.registry import load_registered, split_model_ref
 
-    text = str(name)
-    if version is None and not text.startswith(("/", ".")):
-        text, version = split_model_ref(text)
-
-    return load_registered(text, version, tracking_uri=tracking_uri)
+def load(path: str | Path) -> Surrogate:
+    """The model saved at checkpoint `path` (loaded weights_only)."""
+    if not is_checkpoint(path):
+        raise CheckpointError(f"{path}: no such checkpoint file (registered models load with caloray.tracking.load)")
+    return load_model(path)

@@ -149,7 +149,7 @@ class ModelReference:
         self.tracking_uri = tracking_uri
 
     def __call__(self) -> Surrogate:
-        from caloray.models import load
+        from caloray.tracking import load
 
         return load(self.name, tracking_uri=self.tracking_uri)
 

@@ -41,7 +41,7 @@ def superres_members(model: torch.nn.Module) -> list[SuperResolutionFlow]:
 
 def load_superres(model_ref: str | Path, tracking_uri: str | None = None) -> list[SuperResolutionFlow]:
     """Load a checkpoint file or registered `NAME[:VERSION]` and return its SuperResolutionFlow member(s)."""
-    from caloray.models import load
+    from caloray.tracking import load
 
     return superres_members(load(model_ref, tracking_uri=tracking_uri))
 

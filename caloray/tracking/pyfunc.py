@@ -131,7 +131,7 @@ class EnsemblePyfunc(mlflow.pyfunc.PythonModel):
             showers = _showers(model_input)
             return self._calibrate(showers, params) if self.task == "calibrate" else self._regress(showers)
         raise PyfuncTaskError(f"a {getattr(self.model, 'member_kind', '?')!r} ensemble serves no pyfunc task "
-                              f"({', '.join(TASKS)}); load it with caloray.models.load instead")
+                              f"({', '.join(TASKS)}); load it with caloray.tracking.load instead")
 
     def _generate(self, model_input: Any, seed: int) -> np.ndarray:
         from caloray.generate.models import ShowerSampler, generate_showers

@@ -17,7 +17,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from caloray.errors import CalorayError
-from caloray.models import Ensemble, load_model
+from caloray.models import Ensemble, Surrogate, load_model
+from caloray.models.load import is_checkpoint
 
 ENSEMBLE_ARTIFACT = "ensemble"
 ENSEMBLE_FILE = "ensemble.pt"
@@ -159,6 +160,20 @@ def load_registered(
             f"registered model {name!r} holds {ensemble.member_kind!r} members, expected {member_kind!r}"
         )
     return ensemble
+
+
+def load(name: str | Path, version: int | str | None = None, *, tracking_uri: str | None = None) -> Surrogate:
+    """`name` is a checkpoint path (loaded weights_only) or a registry `NAME`, `NAME:VERSION` or `NAME@ALIAS`.
+
+    Registered ensembles come from `tracking_uri` (default: `MLFLOW_TRACKING_URI`); `version` None or
+    "latest" picks the newest version, "@ALIAS" the aliased one (e.g. "@validated").
+    """
+    if is_checkpoint(name):
+        return load_model(Path(name).expanduser())
+    text = str(name)
+    if version is None and not text.startswith(("/", ".")):
+        text, version = split_model_ref(text)
+    return load_registered(text, version, tracking_uri=tracking_uri)
 
 
 def registered_energy_range(

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from mlflow.entities import Metric, Param, RunStatus
-from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from caloray.config import to_dict
 from caloray.models import Ensemble, load_model, save_model
 from caloray.models.transforms import InvertibleTransform
 from caloray.tracking.lineage import log_shower_inputs, source_tags
-from caloray.tracking.params import flatten_params, readable_json
+from caloray.tracking.params import readable_json
 from caloray.tracking.plots import plot_loss_curves
 from caloray.tracking.registry import (
     CANDIDATE_ALIAS,
@@ -25,97 +21,68 @@ from caloray.tracking.registry import (
     MANIFEST_FILE,
     register_ensemble,
 )
-from caloray.tracking.store import resolve_tracking_uri, start_system_metrics, stop_system_metrics
+from caloray.tracking.run import Run
 
 if TYPE_CHECKING:
     from caloray.train.config import TrainConfig
     from caloray.train.result import MemberResult, TrainResult
 
 METRIC_KEYS = ("train_loss", "val_loss", "lr", "epoch_seconds", "train_events_per_s")
-_BATCH = 100
 
 
 class EnsembleTracker:
-    """Logs a training to MLflow through an explicit `MlflowClient` (no global active-run state)."""
+    """Logs a training to MLflow: the ensemble's `caloray.tracking.Run` and one child run per member."""
 
-    def __init__(self, client: MlflowClient, run_id: str, config: TrainConfig, tracking_uri: str):
-        self.client = client
-        self.run_id = run_id
+    def __init__(self, run: Run, config: TrainConfig):
+        self.run = run
+        self.client, self.run_id, self.tracking_uri = run.client, run.run_id, run.tracking_uri
         self.config = config
-        self.tracking_uri = tracking_uri
         self.member_runs: dict[int, str] = {}
         self.data_summary: dict[str, int | float] = {}
         #: A few held-out rows ("showers" (n, V) MeV, "incident_energies" (n,) MeV): the input example.
         self.example: dict[str, Any] = {}
-        self.system_metrics = start_system_metrics(run_id, tracking_uri)  # opt-in (MLflow's own env switch)
 
     @classmethod
     def start(cls, config: TrainConfig, output_dir: Path, *, data_summary: dict[str, int | float],
               example: dict[str, Any] | None = None) -> EnsembleTracker:
         """Create (or reuse) the experiment and open the ensemble's parent run with its params, source tags and
         training data (`log_inputs`). `example`: a few held-out rows, the registered model's input example."""
-        uri, artifact_location = resolve_tracking_uri(output_dir, config.tracking.tracking_uri)
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        experiment = client.get_experiment_by_name(config.tracking.experiment)
-        if experiment is None:
-            experiment_id = client.create_experiment(
-                config.tracking.experiment, artifact_location=artifact_location
-            )
-        else:
-            experiment_id = experiment.experiment_id
-        name = f"{config.model.kind}-x{config.ensemble.members}"
         tags = {
             "caloray.role": "ensemble",
             "caloray.model_kind": config.model.kind,
             "caloray.geometry": str(config.data.geometry),
-            "caloray.output_dir": str(output_dir),
-        } | source_tags()
-        run = client.create_run(experiment_id, run_name=name, tags=tags)
-        tracker = cls(client, run.info.run_id, config, uri)
+        }
+        params = to_dict(config)
+        params["data"] = dict(params["data"]) | {k: str(v) for k, v in data_summary.items()}
+        run = Run.start(config.tracking.experiment, f"{config.model.kind}-x{config.ensemble.members}", output_dir,
+                        tracking_uri=config.tracking.tracking_uri, params=params, tags=tags, system_metrics=True)
+        tracker = cls(run, config)
         tracker.data_summary, tracker.example = dict(data_summary), dict(example or {})
-        params = flatten_params(to_dict(config)) | {f"data.{k}": str(v) for k, v in data_summary.items()}
-        tracker._log_params(tracker.run_id, params)
-        log_shower_inputs(client, tracker.run_id, config.data.paths, context="training",
+        log_shower_inputs(run.client, run.run_id, config.data.paths, context="training",
                           geometry=config.data.geometry)
         return tracker
 
     def log_member(self, member: MemberResult) -> str:
         """A nested run for `member`: params, per-epoch metrics, checkpoint, configs, loss curve."""
-        run = self.client.create_run(
-            self.client.get_run(self.run_id).info.experiment_id,
-            run_name=f"member-{member.index:02d}",
-            tags={
-                MLFLOW_PARENT_RUN_ID: self.run_id,
-                "caloray.role": "member",
-                "caloray.member": str(member.index),
-            } | source_tags(),
-        )
-        run_id = run.info.run_id
-        params = flatten_params(to_dict(self.config)) | {
-            "member.index": str(member.index),
-            "member.seed": str(member.seed),
-        }
-        self._log_params(run_id, params)
-        self._log_history(run_id, member.history)
-        self.client.log_artifacts(run_id, str(member.checkpoint_dir), artifact_path="checkpoint")
-        with tempfile.TemporaryDirectory() as tmp:
-            self._write_descriptions(Path(tmp), load_model(member.model_path))
-            plot_loss_curves({f"member {member.index}": member.history}, Path(tmp) / "loss_curve.png")
-            self.client.log_artifacts(run_id, tmp)
-        self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
-        self.member_runs[member.index] = run_id
-        return run_id
+        params = to_dict(self.config) | {"member": {"index": member.index, "seed": member.seed}}
+        with self.run.child(f"member-{member.index:02d}", params=params,
+                            tags={"caloray.role": "member", "caloray.member": str(member.index)}) as run:
+            run.log_history(member.history, METRIC_KEYS, step_key="epoch")
+            run.client.log_artifacts(run.run_id, str(member.checkpoint_dir), artifact_path="checkpoint")
+            with tempfile.TemporaryDirectory() as tmp:
+                self._write_descriptions(Path(tmp), load_model(member.model_path))
+                plot_loss_curves({f"member {member.index}": member.history}, Path(tmp) / "loss_curve.png")
+                run.client.log_artifacts(run.run_id, tmp)
+        self.member_runs[member.index] = run.run_id
+        return run.run_id
 
     def finish(self, result: TrainResult) -> None:
         """Log ensemble metrics and artifacts, register it if configured, close the parent run."""
         histories = {f"member {m.index}": m.history for m in result.members}
         final = [m.final_val_loss for m in result.members]
         mean = sum(final) / len(final)
-        metrics = [
-            Metric("ensemble_final_val_loss_mean", mean, _now(), 0),
-            Metric("ensemble_final_val_loss_spread", max(final) - min(final), _now(), 0),
-        ]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        self.run.log_metrics({"ensemble_final_val_loss_mean": mean,
+                              "ensemble_final_val_loss_spread": max(final) - min(final)})
         ensemble = Ensemble.from_members(result.load_members())
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / ENSEMBLE_ARTIFACT
@@ -156,15 +123,12 @@ class EnsembleTracker:
                 aliases=(CANDIDATE_ALIAS,),
             )
             result.registered = (name, version)
-            self.client.set_tag(self.run_id, "caloray.registered", f"{name}:{version}")
-        stop_system_metrics(self.system_metrics)
-        self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FINISHED))
+            self.run.set_tags({"caloray.registered": f"{name}:{version}"})
+        self.run.finish()
 
     def fail(self, error: BaseException) -> None:
-        """Mark the parent run failed, with the error as a tag."""
-        self.client.set_tag(self.run_id, "caloray.error", str(error)[:4000])
-        stop_system_metrics(self.system_metrics)
-        self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FAILED))
+        """End the parent run FAILED (KILLED on Ctrl-C), with the error as a tag."""
+        self.run.fail(error)
 
     # ----- helpers -----------------------------------------------------------------------------
     def _log_model(self, folder: Path, ensemble: Ensemble, n_voxels: int) -> Any:
@@ -208,22 +172,6 @@ class EnsembleTracker:
             "caloray.pyfunc_task": str(pyfunc_task(ensemble)),
         } | source_tags()
 
-    def _log_params(self, run_id: str, params: dict[str, str]) -> None:
-        items = [Param(k, v) for k, v in params.items()]
-        for start in range(0, len(items), _BATCH):
-            self.client.log_batch(run_id, params=items[start : start + _BATCH])
-
-    def _log_history(self, run_id: str, history: list[dict[str, float]]) -> None:
-        now = _now()
-        metrics = [
-            Metric(key, float(row[key]), now, int(row["epoch"]))
-            for row in history
-            for key in METRIC_KEYS
-            if key in row
-        ]
-        for start in range(0, len(metrics), 10 * _BATCH):
-            self.client.log_batch(run_id, metrics=metrics[start : start + 10 * _BATCH])
-
     def _write_descriptions(self, folder: Path, model: Any) -> None:
         """model_config.json (kind, constructor config, preprocessing transforms) and geometry.json."""
         folder.mkdir(parents=True, exist_ok=True)
@@ -250,7 +198,3 @@ def _requirements() -> list[str]:
         except metadata.PackageNotFoundError:
             pins.append(package)
     return pins
-
-
-def _now() -> int:
-    return int(time.time() * 1000)

@@ -16,8 +16,8 @@ from mlflow.tracking import MlflowClient
 
 from caloray.calibrate.engine import calibrate_features, shower_features
 from caloray.generate import ShowerSampler, generate_showers
-from caloray.models import EnergyRegressor, Ensemble, LayerEnergyFlow, ShowerVAE, load, save_model
-from caloray.tracking import local_tracking_uri
+from caloray.models import EnergyRegressor, Ensemble, LayerEnergyFlow, ShowerVAE, save_model
+from caloray.tracking import load, local_tracking_uri
 from caloray.tracking.pyfunc import log_pyfunc_model, pyfunc_task
 from caloray.tracking.registry import CANDIDATE_ALIAS, RegistryError, register_ensemble
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from caloray.pipelines.end_to_end.config import PipelineConfig
-from caloray.pipelines.end_to_end.record import PipelineRun, resolve_tracking
+from caloray.pipelines.end_to_end.record import start_pipeline_run
 from caloray.pipelines.end_to_end.stages import (
     stage_calibrate,
     stage_generate,
@@ -26,8 +26,13 @@ from caloray.tracking.store import redact_uri, ui_command
 def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False, gpu: bool = False) -> dict[str, Any]:
     """Run every stage into `out`; returns the summary written to OUT/pipeline.json. Ray must be connected."""
     out.mkdir(parents=True, exist_ok=True)
-    uri = resolve_tracking(config, out)
-    tracker = PipelineRun(uri, config.experiment, config)
+    tracker = start_pipeline_run(config, out)
+    uri = tracker.tracking_uri
+    metrics: dict[str, float] = {}  # the finite metrics logged, for the summary
+
+    def log_metrics(values: dict[str, float]) -> None:
+        metrics.update(tracker.log_metrics(values, per_energy=True))
+
     summary: dict[str, Any] = {"out": str(out), "tracking_uri": redact_uri(uri), "experiment": config.experiment,
                                "pipeline_run_id": tracker.run_id, "stages": {}, "registered": {}}
 
@@ -37,13 +42,15 @@ def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False, gpu
         value = fn()
         seconds = time.perf_counter() - began
         summary["stages"][name] = round(seconds, 2)
-        tracker.log_metrics({f"seconds.{name}": seconds})
+        log_metrics({f"seconds.{name}": seconds})
         print(f"   {name}: {seconds:.1f} s", flush=True)
         return value
 
-    try:
+    # Ends FAILED (KILLED on Ctrl-C) with the error as a tag when a stage raises; every run a stage starts
+    # (training, generation, validation) is a child of this one.
+    with tracker, tracker.nest():
         samples = stage("simulate", lambda: stage_simulate(config, out))
-        tracker.log_metrics(stage("ingest", lambda: stage_ingest(config, samples["train"], out)))
+        log_metrics(stage("ingest", lambda: stage_ingest(config, samples["train"], out)))
         registered: dict[str, str] = summary["registered"]
         models = {"flow1": config.train.flow1, "generator": config.train.generator, "superres": config.train.superres}
         for name, train in models.items():
@@ -53,34 +60,29 @@ def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False, gpu
             ref, metrics = stage(f"train-{name}", lambda n=name, t=train, d=data: stage_train(
                 n, t, d, out, uri, config.experiment, resume=resume, gpu=gpu))
             registered[name] = ref
-            tracker.set_tag(f"caloray.registered.{name}", ref)
-            tracker.log_metrics(metrics)
+            tracker.set_tags({f"caloray.registered.{name}": ref})
+            log_metrics(metrics)
         generated, info = stage("generate", lambda: stage_generate(config, registered["generator"],
                                                                    registered["flow1"], out, uri))
         summary["generate"] = {"run_id": info["run_id"], "validation_passed": info["validation_passed"],
                                "shards": [str(p) for p in generated]}
-        tracker.log_metrics(info["metrics"])
-        tracker.log_metrics(stage("validate", lambda: stage_validate(config, generated, out, uri)))
-        tracker.log_metrics(stage("calibrate", lambda: stage_calibrate(config, registered["flow1"],
-                                                                       samples["calibration"], out, uri)))
+        log_metrics(info["metrics"])
+        log_metrics(stage("validate", lambda: stage_validate(config, generated, out, uri)))
+        log_metrics(stage("calibrate", lambda: stage_calibrate(config, registered["flow1"],
+                                                               samples["calibration"], out, uri)))
         if "superres" in registered:
-            tracker.log_metrics(stage("superres", lambda: stage_superres(config, registered["superres"],
-                                                                         samples["superres"], out, uri)))
-        summary["metrics"] = tracker.metrics
+            log_metrics(stage("superres", lambda: stage_superres(config, registered["superres"],
+                                                                 samples["superres"], out, uri)))
+        summary["metrics"] = metrics
         summary["ui_command"] = _ui_hint(uri, out)
         text = summary_text(summary, out)
         (out / "summary.txt").write_text(text + "\n")
         (out / "pipeline.json").write_text(json.dumps(summary, indent=1, default=str))
-        tracker.finish([(out / "pipeline.json", None), (out / "summary.txt", None),
-                        (out / "features" / "summary.txt", "ingest"),
-                        (out / "features" / "layer_energies.png", "ingest"),
-                        (out / "features" / "layer_energies.root", "ingest"),
-                        (out / "features" / "response.png", "ingest"),
-                        (out / "validation" / "summary.txt", "validate"),
-                        (out / "calibrated" / "summary.txt", "calibrate")])
-    except BaseException as exc:
-        tracker.fail(exc)
-        raise
+        tracker.log_artifacts([out / "pipeline.json", out / "summary.txt"])
+        tracker.log_artifacts([out / "features" / name for name in ("summary.txt", "layer_energies.png",
+                                                                   "layer_energies.root", "response.png")], "ingest")
+        tracker.log_artifacts([out / "validation" / "summary.txt"], "validate")
+        tracker.log_artifacts([out / "calibrated" / "summary.txt"], "calibrate")
     return summary
 
 
