@@ -43,7 +43,7 @@ def stages(monkeypatch, tmp_path):
                    tracking_uri=uri)
         return {"validate.n_tests": 1.0, "validate.min_p_value": 0.5}
 
-    monkeypatch.setattr(driver, "stage_simulate", lambda config, out, resume: {"train": [], "calibration": [],
+    monkeypatch.setattr(driver, "stage_simulate", lambda config, out: {"train": [], "calibration": [],
                                                                                "superres": []})
     monkeypatch.setattr(driver, "stage_ingest", lambda config, files, out: {"ingest.n_showers": 4.0})
     monkeypatch.setattr(driver, "stage_train", train)
