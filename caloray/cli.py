@@ -1,79 +1,58 @@
 """The `caloray` command line: one entry point, one subcommand per capability.
 
-Each subcommand maps a few flags (or a YAML file) onto a typed config and calls one function; the
-work itself lives in the library, so everything here is also available from Python.
+Each workflow subcommand maps its flags onto the fields of the workflow's one `Config` (`caloray.workflows`),
+on top of `--config FILE`, under `--set KEY=VALUE`, and calls the same `run` as `jobs/run.py` and the pipeline.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from caloray.errors import CalorayError
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _run_with_config(args: argparse.Namespace, config_type: type, run: Callable) -> int:
-    """Load `config_type` from `args.config` (or defaults), apply `--out`, start Ray, run."""
-    from caloray.config import load_yaml
+def _run_workflow(name: str, args: argparse.Namespace, flags: dict[str, Any] | None = None, **options: Any) -> int:
+    """Workflow `name`'s Config from `--config` (or its default), the command's flags (field → value) and
+    `--set KEY=VALUE`; start Ray, run it, print its summary; exit status 1 when a configured gate failed."""
     from caloray.runtime import init_ray
+    from caloray.workflows import WORKFLOWS, build_config, workflow
 
-    config = load_yaml(config_type, args.config) if args.config else config_type()
-    if args.out:
-        config.out = args.out
+    flags = {**(flags or {}), WORKFLOWS[name].out_field: getattr(args, "out", None)}
+    config = build_config(name, getattr(args, "config", None), flags, getattr(args, "set", None) or ())
     init_ray()
-    run(config)
-    return 0
+    result = workflow(name).run(config, **options)
+    print(result.summary, flush=True)
+    return result.exit_status
+
+
+def _mev(gev: float | Sequence[float] | None) -> Any:
+    """GeV flag values → MeV config values (None stays None)."""
+    if gev is None:
+        return None
+    return gev * 1e3 if isinstance(gev, int | float) else [e * 1e3 for e in gev]
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from caloray.demo import DEFAULT_OUT, load_demo_config, run_demo
-    from caloray.runtime import init_ray
-
-    config = load_demo_config(args.config)
-    init_ray()
-    run_demo(config, args.out or DEFAULT_OUT, gpu=args.gpu)
-    return 0
+    return _run_workflow("demo", args, {"gpu": args.gpu or None})
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from caloray.config import from_dict, load_yaml
-    from caloray.runtime import init_ray
-    from caloray.sim import SimConfig, simulate_to_files
-
-    config = load_yaml(SimConfig, args.config) if args.config else SimConfig()
-    flags = {
+    return _run_workflow("simulate", args, {
         "geometry": args.geometry, "particle": args.particle, "prior": args.prior, "n_showers": args.n,
-        "seed": args.seed, "shard_size": args.shard_size,
-        "energy_min_mev": None if args.energy_min_gev is None else args.energy_min_gev * 1e3,
-        "energy_max_mev": None if args.energy_max_gev is None else args.energy_max_gev * 1e3,
-        "energies_mev": None if args.energies_gev is None else tuple(e * 1e3 for e in args.energies_gev),
-    }
-    merged = {**dataclasses.asdict(config), **{k: v for k, v in flags.items() if v is not None}}
-    config = from_dict(SimConfig, merged, where="simulate")
-    init_ray()
-    paths = simulate_to_files(config, Path(args.out))
-    print(f"wrote {config.n_showers} showers in {len(paths)} shard(s) to {args.out}")
-    return 0
+        "seed": args.seed, "shard_size": args.shard_size, "energy_min_mev": _mev(args.energy_min_gev),
+        "energy_max_mev": _mev(args.energy_max_gev), "energies_mev": _mev(args.energies_gev)})
 
 
 def _features(args: argparse.Namespace) -> int:
-    from caloray.geometry import get_geometry
-    from caloray.io import RootLayout, expand_paths
-    from caloray.pipelines.features import compute_feature_files
-    from caloray.runtime import init_ray
-
-    layout = RootLayout.parse(args.root_layout)
-    inputs = expand_paths(args.input)
-    init_ray()
-    paths = compute_feature_files(inputs, get_geometry(args.geometry), Path(args.out), layout)
-    print(f"wrote {len(paths)} feature shard(s) to {args.out}")
-    return 0
+    return _run_workflow("features", args, {"inputs": args.input, "geometry": args.geometry,
+                                            "root_layout": args.root_layout})
 
 
 def _geometry(args: argparse.Namespace) -> int:
@@ -110,95 +89,29 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from caloray.train.ensemble import run_training
-
-    run_training(args.config, resume=args.resume)
-    return 0
+    return _run_workflow("train", args, resume=args.resume)
 
 
-def _model_loader_and_range(args: argparse.Namespace):
-    """A picklable loader for the model named on the command line, and its allowed energy range (MeV)."""
-    from caloray.pipelines.calibrate import ModelReference
-
-    reference = ModelReference(args.model, tracking_uri=args.tracking_uri)
-    if args.energy_range_gev:
-        energy_range = (args.energy_range_gev[0] * 1e3, args.energy_range_gev[1] * 1e3)
-    else:
-        energy_range = reference.energy_range_mev()
-        if energy_range is None:
-            raise CalorayError(f"model {args.model!r} does not record its training energy range; "
-                               "pass --energy-range-gev MIN MAX")
-    return reference, energy_range
+def _model_flags(args: argparse.Namespace) -> dict[str, Any]:
+    e_min, e_max = _mev(args.energy_range_gev) or (None, None)
+    return {"model": args.model, "tracking_uri": args.tracking_uri, "energy_min_mev": e_min, "energy_max_mev": e_max,
+            "seed": args.seed, "inputs": args.input}
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from caloray.io import expand_paths
-    from caloray.pipelines.calibrate import CalibrationRun, calibrate_files
-    from caloray.provenance import write_provenance
-    from caloray.runtime import init_ray
-
-    loader, (e_min, e_max) = _model_loader_and_range(args)
-    run = CalibrationRun(inputs=tuple(str(p) for p in expand_paths(args.input)), out_dir=args.out,
-                         energy_min_mev=e_min, energy_max_mev=e_max, rows_per_unit=args.rows_per_unit,
-                         seed=args.seed)
-    init_ray()
-    write_provenance(Path(args.out) / "provenance.json", run, model=args.model)
-    shards = calibrate_files(loader, run, provenance={"model": args.model, "seed": str(args.seed)})
-    print(f"calibrated {len(shards)} shard(s) → {args.out} (allowed range {e_min / 1e3:g}–{e_max / 1e3:g} GeV)")
-    return 0
+    return _run_workflow("calibrate", args, {**_model_flags(args), "rows_per_unit": args.rows_per_unit})
 
 
 def _score(args: argparse.Namespace) -> int:
-    from caloray.pipelines.score import score_files
-    from caloray.runtime import init_ray
-
-    loader, energy_range = _model_loader_and_range(args)
-    init_ray()
-    summary = score_files(loader, energy_range, args.input, args.signal, Path(args.out), seed=args.seed)
-    print(summary)
-    return 0
-
-
-def _calibration_study(args: argparse.Namespace) -> int:
-    from caloray.studies.calibration import CalibrationStudyConfig, run_calibration_study
-
-    return _run_with_config(args, CalibrationStudyConfig, run_calibration_study)
+    return _run_workflow("score", args, {**_model_flags(args), "signal": args.signal})
 
 
 def _validate(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from caloray.config import from_dict, load_yaml
-    from caloray.io import expand_paths
-    from caloray.pipelines.validate import ValidationConfig, failed_gates, validate_files
-    from caloray.runtime import init_ray
-
-    base = dataclasses.asdict(load_yaml(ValidationConfig, args.config)) if args.config else {}
-    flags = {
-        "reference": [str(p) for p in expand_paths(args.reference)] if args.reference else None,
-        "candidate": [str(p) for p in expand_paths(args.candidate)] if args.candidate else None,
-        "geometry": args.geometry, "out": args.out, "features": args.features, "statistics": args.stats,
-        "batch_sizes": args.batch_size, "n_iter": args.n_iter, "n_slices": args.n_slices, "seed": args.seed,
-        "mode": args.mode, "max_rows": args.max_rows, "alpha": args.alpha, "max_auc": args.max_auc,
-        "root_layout": args.root_layout,
-    }
-    config = from_dict(ValidationConfig, {**base, **{k: v for k, v in flags.items() if v is not None}},
-                       where="validate")
-    init_ray()
-    table = validate_files(config)
-    return 1 if failed_gates(table) else 0  # a configured classifier gate that fails fails the command
-
-
-def _amplification(args: argparse.Namespace) -> int:
-    from caloray.amplify import load_amplification_config, run_amplification
-    from caloray.amplify.study import DEFAULT_OUT
-    from caloray.runtime import init_ray
-
-    config = load_amplification_config(args.config)
-    init_ray()
-    result = run_amplification(config, args.out or DEFAULT_OUT)
-    print(result.paths["table"].read_text())
-    return 0
+    return _run_workflow("validate", args, {
+        "reference": args.reference, "candidate": args.candidate, "geometry": args.geometry, "features": args.features,
+        "statistics": args.stats, "batch_sizes": args.batch_size, "n_iter": args.n_iter, "n_slices": args.n_slices,
+        "seed": args.seed, "mode": args.mode, "max_rows": args.max_rows, "alpha": args.alpha, "max_auc": args.max_auc,
+        "root_layout": args.root_layout})
 
 
 def _root_layout_flag(p: argparse.ArgumentParser) -> None:
@@ -312,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "10…90 GeV evaluation sets, and writes/logs the bias and resolution table and plots.")
     p.add_argument("config", nargs="?", help="YAML with CalibrationStudyConfig fields")
     p.add_argument("--out", help="output folder")
-    p.set_defaults(handler=_calibration_study)
+    p.set_defaults(handler=functools.partial(_run_workflow, "calibration-study"))
     p = sub.add_parser("validate", help="calibrated two-sample tests of candidate vs reference showers",
                        description="Feature maps × statistics on Ray: the calibrated test (a held-out experiment "
                        "against the permutation null of its rows: p_value, sigma, PASS/FAIL at alpha / n_tests) and "
@@ -344,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "benchmark, amplification factors with uncertainties from repeated trainings (Ray tasks).")
     p.add_argument("config", help="AmplificationConfig YAML (see caloray/configs/amplification.yaml)")
     p.add_argument("--out", help="output folder (default outputs/amplification)")
-    p.set_defaults(handler=_amplification)
+    p.set_defaults(handler=functools.partial(_run_workflow, "amplification"))
 
     p = sub.add_parser("export", help="export a trained model as ONNX graphs for C++ inference (ONNX Runtime)",
                        description="Writes sample.onnx (incident energy + noise → shower or layer energies), "
@@ -364,6 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     from caloray.generate.cli import add_generate_commands
 
     add_generate_commands(sub)
+    from caloray.workflows import WORKFLOWS
+
+    for name, p in sub.choices.items():  # every workflow command takes a config file and field overrides
+        if name in WORKFLOWS:
+            if not any(a.dest == "config" for a in p._actions):
+                p.add_argument("--config", help=f"YAML with the {name} workflow's Config fields (flags override it)")
+            p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                           help="override any Config field (dotted keys reach nested ones; YAML values); repeatable")
     return parser
 
 

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 DESCRIPTION = """\
@@ -30,60 +29,28 @@ examples:
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    flags = {
+    return {
         "model": args.model, "layer_model": args.layer_model, "n_showers": args.n, "energies": args.energies,
-        "seed": args.seed, "shard_size": args.shard_size, "out": args.out, "batch_size": args.batch_size,
+        "seed": args.seed, "shard_size": args.shard_size, "batch_size": args.batch_size,
         "tracking_uri": args.tracking_uri, "experiment": args.experiment, "use_gpu": args.gpu,
         "actors": args.actors, "max_restarts": args.max_restarts, "geometry": args.geometry,
         "validate_n": args.validate_n, "reference": args.reference, "validate_alpha": args.alpha,
         "validate_n_iter": args.n_iter, "validated_alias": args.validated_alias,
         "validate_statistics": args.validate_stats, "validate_max_auc": args.max_auc,
     }
-    return {k: v for k, v in flags.items() if v is not None}
 
 
 def config_from_args(args: argparse.Namespace):
-    """The `GenerationConfig` of the YAML file (if any) with the command-line flags on top."""
-    import yaml
+    """The `GenerationConfig` of the YAML file (if any), the command-line flags on top, then `--set`."""
+    from caloray.workflows import build_config
 
-    from caloray.config import from_dict
-    from caloray.errors import ConfigError
-    from caloray.generate.config import GenerationConfig
-
-    base: dict[str, Any] = {}
-    where = "generate"
-    if args.config:
-        where = str(args.config)
-        try:
-            base = yaml.safe_load(Path(args.config).read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{args.config}: config file not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{args.config}: not valid YAML: {exc}") from None
-        if not isinstance(base, dict):
-            raise ConfigError(f"{args.config}: expected a mapping of GenerationConfig fields")
-    return from_dict(GenerationConfig, {**base, **_flags(args)}, where=where)
+    return build_config("generate", args.config, {**_flags(args), "out": args.out}, getattr(args, "set", None) or ())
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from caloray.generate.run import generate
-    from caloray.runtime import init_ray
-    from caloray.tracking import ui_command
+    from caloray.cli import _run_workflow
 
-    config = config_from_args(args)
-    init_ray()
-    result = generate(config)
-    print(f"generated {result.n_generated} new showers ({result.showers_per_s:.4g} showers/s); "
-          f"{result.n_showers} showers in {len(result.shards)} shard(s) in {result.out_dir}")
-    print(f"manifest: {result.manifest_path}")
-    if result.validation is not None:
-        print((result.validation.folder / "summary.txt").read_text().rstrip())
-    print(f"MLflow run {result.mlflow_run_id} ({result.mlflow_status}); browse with: "
-          f"{ui_command(result.tracking_uri, result.out_dir)}")
-    if result.validation_passed is False:
-        print("caloray generate: validation FAILED (showers kept; the MLflow run is marked FAILED)")
-        return 1
-    return 0
+    return _run_workflow("generate", args, _flags(args))
 
 
 def add_generate_commands(sub: Any) -> None:

@@ -11,29 +11,17 @@ from typing import Any
 
 
 def _superres(args: argparse.Namespace) -> int:
-    from caloray.runtime import init_ray
-    from caloray.superres.pipeline import upsample_files
+    from caloray.cli import _run_workflow
 
-    choice: str = args.choice
-    init_ray()
-    paths = upsample_files(args.model, args.input, args.out, geometry=args.geometry, choice=choice,
-                           oracle=False if args.strict else None, batch_size=args.batch_size, seed=args.seed,
-                           tracking_uri=args.tracking_uri)
-    print(f"wrote {len(paths)} upsampled shard(s) to {args.out}")
-    return 0
+    return _run_workflow("superres", args, {
+        "model": args.model, "inputs": args.input, "choice": args.choice, "oracle": False if args.strict else None,
+        "geometry": args.geometry, "batch_size": args.batch_size, "seed": args.seed, "tracking_uri": args.tracking_uri})
 
 
 def _superres_study(args: argparse.Namespace) -> int:
-    from caloray.config import load_yaml
-    from caloray.runtime import init_ray
-    from caloray.studies.superres import SuperResStudyConfig, run_superres_study
+    from caloray.cli import _run_workflow
 
-    config = load_yaml(SuperResStudyConfig, args.config) if args.config else SuperResStudyConfig()
-    if args.out:
-        config.out = args.out
-    init_ray()
-    run_superres_study(config)
-    return 0
+    return _run_workflow("superres-study", args)
 
 
 def add_superres_commands(sub: Any) -> None:

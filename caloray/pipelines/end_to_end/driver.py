@@ -22,7 +22,7 @@ from caloray.pipelines.end_to_end.stages import (
 from caloray.tracking.store import redact_uri, ui_command
 
 
-def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False, gpu: bool = False) -> dict[str, Any]:
+def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False) -> dict[str, Any]:
     """Run every stage into `out`; returns the summary written to OUT/pipeline.json. Ray must be connected."""
     out.mkdir(parents=True, exist_ok=True)
     uri = resolve_tracking(config, out)
@@ -50,7 +50,7 @@ def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False, gpu
                 continue
             data = samples["superres" if name == "superres" else "train"]
             ref, metrics = stage(f"train-{name}", lambda n=name, t=train, d=data: stage_train(
-                n, t, d, out, uri, config.experiment, resume=resume, gpu=gpu))
+                n, t, d, out, uri, config.experiment, resume=resume, gpu=config.gpu))
             registered[name] = ref
             tracker.set_tag(f"caloray.registered.{name}", ref)
             tracker.log_metrics(metrics)
