@@ -18,7 +18,7 @@ from caloray.errors import CalorayError
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _run_workflow(name: str, args: argparse.Namespace, flags: dict[str, Any] | None = None, **options: Any) -> int:
+def run_command(name: str, args: argparse.Namespace, flags: dict[str, Any] | None = None, **options: Any) -> int:
     """Workflow `name`'s Config from `--config` (or its default), the command's flags (field → value) and
     `--set KEY=VALUE`; start Ray, run it, print its summary; exit status 1 when a configured gate failed."""
     from caloray.runtime import init_ray
@@ -40,18 +40,18 @@ def _mev(gev: float | Sequence[float] | None) -> Any:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    return _run_workflow("demo", args, {"gpu": args.gpu or None})
+    return run_command("demo", args, {"gpu": args.gpu or None})
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    return _run_workflow("simulate", args, {
+    return run_command("simulate", args, {
         "geometry": args.geometry, "particle": args.particle, "prior": args.prior, "n_showers": args.n,
         "seed": args.seed, "shard_size": args.shard_size, "energy_min_mev": _mev(args.energy_min_gev),
         "energy_max_mev": _mev(args.energy_max_gev), "energies_mev": _mev(args.energies_gev)})
 
 
 def _features(args: argparse.Namespace) -> int:
-    return _run_workflow("features", args, {"inputs": args.input, "geometry": args.geometry,
+    return run_command("features", args, {"inputs": args.input, "geometry": args.geometry,
                                             "root_layout": args.root_layout})
 
 
@@ -89,7 +89,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    return _run_workflow("train", args, resume=args.resume)
+    return run_command("train", args, resume=args.resume)
 
 
 def _model_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -99,15 +99,15 @@ def _model_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    return _run_workflow("calibrate", args, {**_model_flags(args), "rows_per_unit": args.rows_per_unit})
+    return run_command("calibrate", args, {**_model_flags(args), "rows_per_unit": args.rows_per_unit})
 
 
 def _score(args: argparse.Namespace) -> int:
-    return _run_workflow("score", args, {**_model_flags(args), "signal": args.signal})
+    return run_command("score", args, {**_model_flags(args), "signal": args.signal})
 
 
 def _validate(args: argparse.Namespace) -> int:
-    return _run_workflow("validate", args, {
+    return run_command("validate", args, {
         "reference": args.reference, "candidate": args.candidate, "geometry": args.geometry, "features": args.features,
         "statistics": args.stats, "batch_sizes": args.batch_size, "n_iter": args.n_iter, "n_slices": args.n_slices,
         "seed": args.seed, "mode": args.mode, "max_rows": args.max_rows, "alpha": args.alpha, "max_auc": args.max_auc,
@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "10…90 GeV evaluation sets, and writes/logs the bias and resolution table and plots.")
     p.add_argument("config", nargs="?", help="YAML with CalibrationStudyConfig fields")
     p.add_argument("--out", help="output folder")
-    p.set_defaults(handler=functools.partial(_run_workflow, "calibration-study"))
+    p.set_defaults(handler=functools.partial(run_command, "calibration-study"))
     p = sub.add_parser("validate", help="calibrated two-sample tests of candidate vs reference showers",
                        description="Feature maps × statistics on Ray: the calibrated test (a held-out experiment "
                        "against the permutation null of its rows: p_value, sigma, PASS/FAIL at alpha / n_tests) and "
@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "benchmark, amplification factors with uncertainties from repeated trainings (Ray tasks).")
     p.add_argument("config", help="AmplificationConfig YAML (see caloray/configs/amplification.yaml)")
     p.add_argument("--out", help="output folder (default outputs/amplification)")
-    p.set_defaults(handler=functools.partial(_run_workflow, "amplification"))
+    p.set_defaults(handler=functools.partial(run_command, "amplification"))
 
     p = sub.add_parser("export", help="export a trained model as ONNX graphs for C++ inference (ONNX Runtime)",
                        description="Writes sample.onnx (incident energy + noise → shower or layer energies), "

@@ -48,9 +48,9 @@ def config_from_args(args: argparse.Namespace):
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from caloray.cli import _run_workflow
+    from caloray.cli import run_command
 
-    return _run_workflow("generate", args, _flags(args))
+    return run_command("generate", args, _flags(args))
 
 
 def add_generate_commands(sub: Any) -> None:

@@ -11,17 +11,17 @@ from typing import Any
 
 
 def _superres(args: argparse.Namespace) -> int:
-    from caloray.cli import _run_workflow
+    from caloray.cli import run_command
 
-    return _run_workflow("superres", args, {
+    return run_command("superres", args, {
         "model": args.model, "inputs": args.input, "choice": args.choice, "oracle": False if args.strict else None,
         "geometry": args.geometry, "batch_size": args.batch_size, "seed": args.seed, "tracking_uri": args.tracking_uri})
 
 
 def _superres_study(args: argparse.Namespace) -> int:
-    from caloray.cli import _run_workflow
+    from caloray.cli import run_command
 
-    return _run_workflow("superres-study", args)
+    return run_command("superres-study", args)
 
 
 def add_superres_commands(sub: Any) -> None:
