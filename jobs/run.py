@@ -8,10 +8,11 @@ OUT/job/provenance.json. Exit status: 0 done, 1 a configured validation gate fai
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Sequence
 
-from caloray.errors import CalorayError
+from caloray.errors import CalorayError, ConfigError
 from caloray.workflows import WORKFLOWS, build_config, with_output, workflow, write_job_record
 
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="output folder (overrides the config's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config field (dotted keys for nested ones), YAML value; repeatable")
+    parser.add_argument("--resume", action="store_true", help="train: continue members from their checkpoints")
     return parser
 
 
@@ -33,8 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = build_config(args.workflow, args.config, sets=args.set)
     if args.out:
         config = with_output(args.workflow, config, args.out)
+    run = workflow(args.workflow).run
+    if args.resume and "resume" not in inspect.signature(run).parameters:
+        raise ConfigError(f"--resume: {args.workflow} has no resume option (reruns into the same folder resume)")
     init_ray()
-    result = workflow(args.workflow).run(config)
+    result = run(config, **({"resume": True} if args.resume else {}))
     print(result.summary, flush=True)
     path = write_job_record(args.workflow, config, result)
     print(f"{args.workflow}: outputs in {result.out}, job record in {path}", flush=True)
