@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from caloray.config import load_yaml, wired
+from caloray.config import wired
 from caloray.errors import ConfigError
 from caloray.generate.config import GenerationConfig
 from caloray.pipelines.validate import ValidationConfig
@@ -93,6 +92,3 @@ class PipelineConfig:
             raise ConfigError(f"data.train, data.reference and data.calibration must share one geometry, got "
                               f"{sorted(geometries)}")
 
-
-def load_config(path: str | Path) -> PipelineConfig:
-    return load_yaml(PipelineConfig, path)
