@@ -1,20 +1,23 @@
 """The `caloray` command line: one entry point, one subcommand per capability.
 
-Each subcommand maps a few flags (or a YAML file) onto a typed config and calls one function; the
-work itself lives in the library, so everything here is also available from Python.
+Each workflow subcommand maps its flags onto the fields of the workflow's one `Config` (`caloray.workflows`),
+on top of `--config FILE`, under `--set KEY=VALUE`, checks its inputs before Ray starts and calls the same `run`
+as `jobs/run.py` and the pipeline.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from caloray.errors import CalorayError, ConfigError
+from caloray.errors import ConfigError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -62,42 +65,33 @@ def is_new_folder(out: str | Path | None) -> bool:
     return out is not None and "://" not in str(out) and not Path(out).exists()
 
 
-def _required_config(args: argparse.Namespace, what: str) -> str:
-    if not args.config:
-        raise ConfigError(f"{args.command}: give the {what} YAML as --config FILE")
-    return args.config
-
-
-def run_with_config(args: argparse.Namespace, config_type: type, run: Callable) -> int:
-    """Load `config_type` from `args.config` (or defaults), apply `--out`, start Ray, run."""
-    from caloray.config import load_yaml
+def run_command(name: str, args: argparse.Namespace, flags: dict[str, Any] | None = None, **options: Any) -> int:
+    """Workflow `name`'s Config from `--config` (or its default), the command's flags (field → value) and
+    `--set KEY=VALUE`; its input checks before Ray starts; then Ray, `run`, its summary; exit status 1 when a
+    configured gate failed."""
     from caloray.runtime import init_ray
+    from caloray.workflows import WORKFLOWS, build_config, output_folder, workflow
 
-    config = load_yaml(config_type, args.config) if args.config else config_type()
-    if args.out:
-        config.out = args.out
+    flags = {**(flags or {}), WORKFLOWS[name].out_field: getattr(args, "out", None)}
+    config = build_config(name, getattr(args, "config", None), flags, getattr(args, "set", None) or ())
+    if getattr(args, "out", None) is None:  # the config's folder: `main` removes it again if this run creates it
+        args.out = str(output_folder(name, config))
+        args.out_is_new = is_new_folder(args.out)
+    module = workflow(name)
+    if hasattr(module, "check_inputs"):
+        module.check_inputs(config, check_values=getattr(args, "check_values", False))
     init_ray()
-    run(config)
-    return 0
+    result = module.run(config, **options)
+    print(result.summary, flush=True)
+    return result.exit_status
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from caloray.demo import DEFAULT_OUT, load_demo_config, run_demo
-    from caloray.runtime import init_ray
-
-    config = load_demo_config(args.config)
-    if args.tracking_uri:
-        config.tracking_uri = args.tracking_uri
-    init_ray()
-    run_demo(config, args.out or DEFAULT_OUT, gpu=args.gpu)
-    return 0
+    return run_command("demo", args, {"gpu": args.gpu or None, "tracking_uri": args.tracking_uri})
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from caloray.config import load_with_overrides
     from caloray.generate.energies import parse_energy_spec
-    from caloray.runtime import init_ray
-    from caloray.sim import SimConfig, simulate_to_files
 
     flags = {"geometry": args.geometry, "particle": args.particle, "prior": args.prior, "n_showers": args.n,
              "seed": args.seed, "shard_size": args.shard_size}
@@ -106,27 +100,12 @@ def _simulate(args: argparse.Namespace) -> int:
         flags |= {"prior": spec.kind, "energies_mev": spec.values_mev or None}
         if spec.kind != "fixed":
             flags |= {"energy_min_mev": spec.low_mev, "energy_max_mev": spec.high_mev}
-    config = load_with_overrides(SimConfig, args.config, flags, where="simulate")
-    init_ray()
-    paths = simulate_to_files(config, Path(args.out))
-    print(f"wrote {config.n_showers} showers in {len(paths)} shard(s) to {args.out}")
-    return 0
+    return run_command("simulate", args, flags)
 
 
 def _features(args: argparse.Namespace) -> int:
-    from caloray.geometry import get_geometry
-    from caloray.io import RootLayout
-    from caloray.io.checks import check_shower_inputs
-    from caloray.pipelines.features import compute_feature_files
-    from caloray.runtime import init_ray
-
-    layout = RootLayout.parse(args.root_layout)
-    geometry = get_geometry(args.geometry)
-    infos = check_shower_inputs(args.input, geometry=geometry, layout=layout, check_values=args.check_values)
-    init_ray()
-    paths = compute_feature_files([i.path for i in infos], geometry, Path(args.out), layout)
-    print(f"wrote {len(paths)} feature shard(s) to {args.out}")
-    return 0
+    return run_command("features", args, {"inputs": args.input, "geometry": args.geometry,
+                                            "root_layout": args.root_layout})
 
 
 def _geometry(args: argparse.Namespace) -> int:
@@ -161,113 +140,37 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from caloray.train.ensemble import run_training
+    if not args.config:
+        raise ConfigError("train: give the TrainConfig YAML as --config FILE")
+    tracking = {"tracking": {"tracking_uri": args.tracking_uri}} if args.tracking_uri else {}
+    return run_command("train", args, tracking, resume=args.resume)
 
-    run_training(_required_config(args, "TrainConfig"), resume=args.resume, tracking_uri=args.tracking_uri)
-    return 0
 
-
-def _model_loader_and_range(args: argparse.Namespace):
-    """A picklable loader for the model named on the command line, and its allowed energy range (MeV)."""
+def _model_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The model, its allowed E_inc range (MeV; unset → the registered training range) and the seed."""
     from caloray.generate.energies import parse_energy_range
-    from caloray.pipelines.calibrate import ModelReference
 
-    reference = ModelReference(args.model, tracking_uri=args.tracking_uri)
     if args.energy_range_gev:  # the older spelling: two numbers in GeV
         args.energy_range = "-".join(f"{value!r}GeV" for value in args.energy_range_gev)
-    energy_range = parse_energy_range(args.energy_range) if args.energy_range else reference.energy_range_mev()
-    if energy_range is None:
-        raise CalorayError(f"model {args.model!r} does not record its training energy range; "
-                           "pass --energy-range A-B (e.g. 1GeV-100GeV) or --energy-range-gev MIN MAX")
-    return reference, energy_range
-
-
-def _model_voxels(loader: Callable) -> list[int]:
-    """Voxels per shower the model reads (empty when it does not say): loaded once here, before Ray starts."""
-    model = loader()
-    feature_model = model.members[0] if hasattr(model, "members") else model
-    expected = getattr(feature_model, "n_voxels", None)
-    return [] if expected is None else [int(expected)]
+    e_min, e_max = parse_energy_range(args.energy_range) if args.energy_range else (None, None)
+    return {"model": args.model, "tracking_uri": args.tracking_uri, "energy_min_mev": e_min, "energy_max_mev": e_max,
+            "seed": args.seed, "inputs": args.input}
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from caloray.io.checks import check_shower_inputs
-    from caloray.pipelines.calibrate import CalibrationRun, calibrate_files
-    from caloray.provenance import write_provenance
-    from caloray.runtime import init_ray
-
-    loader, (e_min, e_max) = _model_loader_and_range(args)
-    infos = check_shower_inputs(args.input, voxels=_model_voxels(loader), check_values=args.check_values)
-    run = CalibrationRun(inputs=tuple(str(i.path) for i in infos), out_dir=args.out,
-                         energy_min_mev=e_min, energy_max_mev=e_max, rows_per_unit=args.rows_per_unit,
-                         seed=args.seed)
-    init_ray()
-    shards = calibrate_files(loader, run, provenance={"model": args.model, "seed": str(args.seed)})
-    # Written after the shards: the folder lock and identity check refused any run with other settings.
-    write_provenance(Path(args.out) / "provenance.json", run, model=args.model)
-    print(f"calibrated {len(shards)} shard(s) → {args.out} (allowed range {e_min / 1e3:g}–{e_max / 1e3:g} GeV)")
-    return 0
+    return run_command("calibrate", args, {**_model_flags(args), "rows_per_unit": args.rows_per_unit})
 
 
 def _score(args: argparse.Namespace) -> int:
-    from caloray.io.checks import check_shower_inputs
-    from caloray.pipelines.score import score_files
-    from caloray.runtime import init_ray
-
-    loader, energy_range = _model_loader_and_range(args)
-    voxels = _model_voxels(loader)
-    for inputs in (args.input, args.signal):
-        if inputs:
-            check_shower_inputs(inputs, voxels=voxels, check_values=args.check_values)
-    init_ray()
-    summary = score_files(loader, energy_range, args.input, args.signal, Path(args.out), seed=args.seed)
-    print(summary)
-    return 0
-
-
-def _calibration_study(args: argparse.Namespace) -> int:
-    from caloray.studies.calibration import CalibrationStudyConfig, run_calibration_study
-
-    return run_with_config(args, CalibrationStudyConfig, run_calibration_study)
+    return run_command("score", args, {**_model_flags(args), "signal": args.signal})
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from caloray.config import load_with_overrides
-    from caloray.geometry import get_geometry
-    from caloray.io import RootLayout, expand_paths
-    from caloray.io.checks import check_shower_inputs
-    from caloray.pipelines.validate import ValidationConfig, failed_gates, validate_files
-    from caloray.runtime import init_ray
-
-    flags = {
-        "reference": [str(p) for p in expand_paths(args.reference)] if args.reference else None,
-        "candidate": [str(p) for p in expand_paths(args.candidate)] if args.candidate else None,
-        "geometry": args.geometry, "out": args.out, "features": args.features, "statistics": args.stats,
-        "batch_sizes": args.batch_size, "n_iter": args.n_iter, "n_slices": args.n_slices, "seed": args.seed,
-        "mode": args.mode, "max_rows": args.max_rows, "alpha": args.alpha, "max_auc": args.max_auc,
-        "root_layout": args.root_layout, "tracking_uri": args.tracking_uri,
-    }
-    config = load_with_overrides(ValidationConfig, args.config, flags, where="validate")
-    if args.out is None:  # the config's folder: `main` removes it again if this run creates it and fails
-        args.out, args.out_is_new = config.out, is_new_folder(config.out)
-    geometry, layout = get_geometry(config.geometry), RootLayout.parse(config.root_layout)
-    for inputs in (config.reference, config.candidate):
-        check_shower_inputs(inputs, geometry=geometry, layout=layout, check_values=args.check_values)
-    init_ray()
-    table = validate_files(config)
-    return 1 if failed_gates(table) else 0  # a configured classifier gate that fails fails the command
-
-
-def _amplification(args: argparse.Namespace) -> int:
-    from caloray.amplify import load_amplification_config, run_amplification
-    from caloray.amplify.study import DEFAULT_OUT
-    from caloray.runtime import init_ray
-
-    config = load_amplification_config(_required_config(args, "AmplificationConfig"))
-    init_ray()
-    result = run_amplification(config, args.out or DEFAULT_OUT)
-    print(result.paths["table"].read_text())
-    return 0
+    return run_command("validate", args, {
+        "reference": args.reference, "candidate": args.candidate, "geometry": args.geometry, "features": args.features,
+        "statistics": args.stats, "batch_sizes": args.batch_size, "n_iter": args.n_iter, "n_slices": args.n_slices,
+        "seed": args.seed, "mode": args.mode, "max_rows": args.max_rows, "alpha": args.alpha, "max_auc": args.max_auc,
+        "root_layout": args.root_layout, "tracking_uri": args.tracking_uri})
 
 
 def _root_layout_flag(p: argparse.ArgumentParser) -> None:
@@ -387,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "10…90 GeV evaluation sets, and writes/logs the bias and resolution table and plots.")
     config_flag(p, "YAML with CalibrationStudyConfig fields", positional=True)
     p.add_argument("--out", help="output folder")
-    p.set_defaults(handler=_calibration_study)
+    p.set_defaults(handler=functools.partial(run_command, "calibration-study"))
     p = sub.add_parser("validate", help="calibrated two-sample tests of candidate vs reference showers",
                        description="Feature maps × statistics on Ray: the calibrated test (a held-out experiment "
                        "against the permutation null of its rows: p_value, sigma, PASS/FAIL at alpha / n_tests) and "
@@ -421,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "benchmark, amplification factors with uncertainties from repeated trainings (Ray tasks).")
     config_flag(p, "AmplificationConfig YAML (see caloray/configs/amplification.yaml)", positional=True)
     p.add_argument("--out", help="output folder (default outputs/amplification)")
-    p.set_defaults(handler=_amplification)
+    p.set_defaults(handler=functools.partial(run_command, "amplification"))
 
     p = sub.add_parser("export", help="export a trained model as ONNX graphs for C++ inference (ONNX Runtime)",
                        description="Writes sample.onnx (incident energy + noise → shower or layer energies), "
@@ -441,6 +344,14 @@ def build_parser() -> argparse.ArgumentParser:
     from caloray.generate.cli import add_generate_commands
 
     add_generate_commands(sub)
+    from caloray.workflows import WORKFLOWS
+
+    for name, p in sub.choices.items():  # every workflow command takes a config file and field overrides
+        if name in WORKFLOWS:
+            if not any(a.dest == "config" for a in p._actions):
+                config_flag(p, f"YAML with the {name} workflow's Config fields (flags override it)")
+            p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                           help="override any Config field (dotted keys reach nested ones; YAML values); repeatable")
     return parser
 
 

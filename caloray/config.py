@@ -38,6 +38,12 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "config
             close = difflib.get_close_matches(str(key), list(fields), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(fields)}"
             raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+        wired = fields[key].metadata.get("wired")  # keys an enclosing config fills in itself (see `wired`)
+        if wired and isinstance(value, dict):
+            taken = sorted(set(wired) & set(value))
+            if taken:
+                raise ConfigError(f"{where}.{key}: {', '.join(taken)} is set by the enclosing workflow, not here")
+            value = {**wired, **value}
         kwargs[key] = _convert(hints[key], value, f"{where}.{key}")
     try:
         return cls(**kwargs)
@@ -153,6 +159,14 @@ def load_with_overrides(cls: type[T], path: str | Path | None, overrides: dict[s
         raise ConfigError(f"{path}: expected a mapping of {cls.__name__} fields, got {type(data).__name__}")
     data |= {key: value for key, value in overrides.items() if value is not None}
     return from_dict(cls, data, where=where if path is None else str(path))
+
+
+def wired(cls: type[T], placeholders: dict[str, Any], **defaults: Any) -> dict[str, Any]:
+    """`dataclasses.field` arguments of a field of type `cls` inside an enclosing config (e.g. a pipeline stage's
+    workflow `Config`) whose `placeholders` keys the enclosing workflow fills in at run time: the YAML may not set
+    them, and the section's defaults (when it is absent) are `cls`'s with `defaults` on top."""
+    return {"default_factory": lambda: from_dict(cls, {**placeholders, **defaults}),
+            "metadata": {"wired": placeholders}}
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from caloray.cli import build_parser
-from caloray.demo import DEFAULT_CONFIG, load_demo_config
 from caloray.pipelines.end_to_end import summary_text
+from caloray.workflows.demo import DEFAULT_CONFIG, load_demo_config
 
 
 def test_embedded_demo_config_is_a_complete_laptop_sized_pipeline() -> None:

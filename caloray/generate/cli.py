@@ -29,54 +29,28 @@ examples:
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    flags = {
+    return {
         "model": args.model, "layer_model": args.layer_model, "n_showers": args.n, "energies": args.energies,
-        "seed": args.seed, "shard_size": args.shard_size, "out": args.out, "batch_size": args.batch_size,
+        "seed": args.seed, "shard_size": args.shard_size, "batch_size": args.batch_size,
         "tracking_uri": args.tracking_uri, "experiment": args.experiment, "use_gpu": args.gpu,
         "actors": args.actors, "max_restarts": args.max_restarts, "geometry": args.geometry,
         "validate_n": args.validate_n, "reference": args.reference, "validate_alpha": args.alpha,
         "validate_n_iter": args.n_iter, "validated_alias": args.validated_alias,
         "validate_statistics": args.validate_stats, "validate_max_auc": args.max_auc,
     }
-    return flags
 
 
 def config_from_args(args: argparse.Namespace):
-    """The `GenerationConfig` of the YAML file (if any) with the command-line flags on top."""
-    from caloray.config import load_with_overrides
-    from caloray.generate.config import GenerationConfig
+    """The `GenerationConfig` of the YAML file (if any), the command-line flags on top, then `--set`."""
+    from caloray.workflows import build_config
 
-    return load_with_overrides(GenerationConfig, args.config, _flags(args), where="generate")
+    return build_config("generate", args.config, {**_flags(args), "out": args.out}, getattr(args, "set", None) or ())
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from caloray.cli import is_new_folder
-    from caloray.generate.run import generate
-    from caloray.geometry import get_geometry, read_binning_xml
-    from caloray.io.checks import check_shower_inputs
-    from caloray.runtime import init_ray
-    from caloray.tracking import ui_command
+    from caloray.cli import run_command
 
-    config = config_from_args(args)
-    if args.out is None:  # the config's folder: `caloray.cli.main` removes it again if this run creates it and fails
-        args.out, args.out_is_new = config.out, is_new_folder(config.out)
-    if config.reference:  # the validation's reference files: readable, keys and shapes, before Ray starts
-        geometry = None if config.geometry is None else (
-            read_binning_xml if config.geometry.endswith(".xml") else get_geometry)(config.geometry)
-        check_shower_inputs(config.reference, geometry=geometry, check_values=args.check_values)
-    init_ray()
-    result = generate(config)
-    print(f"generated {result.n_generated} new showers ({result.showers_per_s:.4g} showers/s); "
-          f"{result.n_showers} showers in {len(result.shards)} shard(s) in {result.out_dir}")
-    print(f"manifest: {result.manifest_path}")
-    if result.validation is not None:
-        print((result.validation.folder / "summary.txt").read_text().rstrip())
-    print(f"MLflow run {result.mlflow_run_id} ({result.mlflow_status}); browse with: "
-          f"{ui_command(result.tracking_uri, result.out_dir)}")
-    if result.validation_passed is False:
-        print("caloray generate: validation FAILED (showers kept; the MLflow run is marked FAILED)")
-        return 1
-    return 0
+    return run_command("generate", args, _flags(args))
 
 
 def add_generate_commands(sub: Any) -> None:

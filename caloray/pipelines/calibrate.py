@@ -39,12 +39,13 @@ ModelLoader = Callable[[], Surrogate]
 
 @dataclass(frozen=True)
 class CalibrationRun:
-    """What to calibrate and how. Energies in MeV; `energy_*` is the model's allowed (training) range."""
+    """What to calibrate and how. Energies in MeV; `energy_*` is the model's allowed (training) range (None only
+    in a workflow config that takes it from the model before it runs)."""
 
     inputs: tuple[str, ...]
     out_dir: str
-    energy_min_mev: float
-    energy_max_mev: float
+    energy_min_mev: float | None = None
+    energy_max_mev: float | None = None
     rows_per_unit: int = 4096
     batch_size: int = 1024
     seed: int = 0

@@ -11,29 +11,17 @@ from typing import Any
 
 
 def _superres(args: argparse.Namespace) -> int:
-    from caloray.geometry import get_geometry
-    from caloray.io.checks import check_shower_inputs
-    from caloray.runtime import init_ray
-    from caloray.superres.coarse import CoarseGrid
-    from caloray.superres.pipeline import upsample_files
+    from caloray.cli import run_command
 
-    choice: str = args.choice
-    grid = CoarseGrid.from_geometry(get_geometry(args.geometry), choice)
-    check_shower_inputs(args.input, voxels=(grid.n_voxels, grid.n_coarse), check_values=args.check_values,
-                        expected_by=f"super-resolution of {args.geometry} (fine or coarse grid {choice})")
-    init_ray()
-    paths = upsample_files(args.model, args.input, args.out, geometry=args.geometry, choice=choice,
-                           oracle=False if args.strict else None, batch_size=args.batch_size, seed=args.seed,
-                           tracking_uri=args.tracking_uri)
-    print(f"wrote {len(paths)} upsampled shard(s) to {args.out}")
-    return 0
+    return run_command("superres", args, {
+        "model": args.model, "inputs": args.input, "choice": args.choice, "oracle": False if args.strict else None,
+        "geometry": args.geometry, "batch_size": args.batch_size, "seed": args.seed, "tracking_uri": args.tracking_uri})
 
 
 def _superres_study(args: argparse.Namespace) -> int:
-    from caloray.cli import run_with_config
-    from caloray.studies.superres import SuperResStudyConfig, run_superres_study
+    from caloray.cli import run_command
 
-    return run_with_config(args, SuperResStudyConfig, run_superres_study)
+    return run_command("superres-study", args)
 
 
 def add_superres_commands(sub: Any) -> None:

@@ -1,4 +1,4 @@
-"""Commands in manifests and READMEs name what exists: jobs/*.py, their flags and configs, subcommands."""
+"""Commands in manifests and READMEs name what exists: jobs/run.py, its workflows, flags and configs, subcommands."""
 
 from __future__ import annotations
 
@@ -33,8 +33,7 @@ def caloray_subcommands() -> set[str]:
 
 def test_entrypoints_found() -> None:
     assert len(ENTRYPOINTS) == 8  # 7 RayJobs + the RayCronJob's template
-    assert JOB_SCRIPTS == ["calibrate", "demo", "generate", "pipeline", "production", "simulate", "superres", "train",
-                           "validate"]
+    assert JOB_SCRIPTS == ["run"]  # one entrypoint: jobs/run.py WORKFLOW
 
 
 @pytest.mark.parametrize(("path", "entrypoint"), ENTRYPOINTS, ids=[p.name for p, _ in ENTRYPOINTS])
@@ -44,7 +43,7 @@ def test_rayjob_entrypoint_runs_an_existing_job_with_valid_flags(path: Path, ent
         assert argv[1] in caloray_subcommands(), f"{path}: `caloray {argv[1]}` is not a subcommand"
         build_parser().parse_args(argv[1:])
         return
-    assert argv[0] == "python", f"{path}: entrypoint must be `python /app/jobs/NAME.py ...` or `caloray ...`"
+    assert argv[0] == "python", f"{path}: entrypoint must be `python /app/jobs/run.py WORKFLOW ...` or `caloray ...`"
     script = image_path_to_repo(argv[1])
     assert script.is_file() and script.parent == JOBS, f"{path}: {argv[1]} is not a job in jobs/"
     args = load_job_module(script.stem).build_parser().parse_args(argv[2:])

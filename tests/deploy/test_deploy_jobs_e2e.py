@@ -33,9 +33,9 @@ def _showers(folder: Path) -> int:
 def test_simulate_job_single_config(ray_local, tmp_path: Path) -> None:
     config = _write(tmp_path / "sim.yaml", TINY_SIM)
     out = tmp_path / "out"
-    assert load_job_module("simulate").main(["--config", str(config), "--out", str(out)]) == 0
+    assert load_job_module("run").main(["simulate", "--config", str(config), "--out", str(out)]) == 0
     assert len(list(out.glob("showers-*.h5"))) == 2 and _showers(out) == 200
-    record = json.loads((out / "provenance.json").read_text())
+    record = json.loads((out / "job" / "provenance.json").read_text())
     assert record["stage"] == "simulate" and record["config"]["n_showers"] == 200
     assert record["job"]["ray_job_id"] and "versions" in record
 
@@ -45,17 +45,17 @@ def test_simulate_job_named_datasets(ray_local, tmp_path: Path) -> None:
     config = _write(tmp_path / "sim.yaml", {"datasets": [{"name": "train", "sim": TINY_SIM},
                                                          {"name": "eval", "sim": fixed}]})
     out = tmp_path / "out"
-    assert load_job_module("simulate").main(["--config", str(config), "--out", str(out)]) == 0
+    assert load_job_module("run").main(["simulate", "--config", str(config), "--out", str(out)]) == 0
     assert _showers(out / "train") == 200 and _showers(out / "eval") == 50
-    record = json.loads((out / "provenance.json").read_text())
-    assert set(record["shards"]) == {"train", "eval"}
+    record = json.loads((out / "job" / "provenance.json").read_text())
+    assert set(record["paths"]) == {"train", "eval"}
 
 
 def test_scripts_start_as_scripts(tmp_path: Path) -> None:
-    """`python jobs/NAME.py` imports its sibling helper and caloray (what `ray job submit` runs)."""
+    """`python jobs/run.py NAME` imports caloray (what `ray job submit` runs)."""
     env = {**os.environ, "RAY_ADDRESS": ""}
     for name in ("simulate", "demo", "calibrate", "validate", "superres", "generate", "pipeline"):
-        done = subprocess.run([sys.executable, str(JOBS / f"{name}.py"), "--help"], cwd=tmp_path, env=env,
+        done = subprocess.run([sys.executable, str(JOBS / "run.py"), name, "--help"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and "--config" in done.stdout, done.stderr
 
@@ -67,7 +67,7 @@ def test_production_rejects_unknown_training_set(tmp_path: Path) -> None:
     prod = _write(tmp_path / "prod.yaml", {"simulate": "sim.yaml", "train": str(
         REPO / "jobs" / "configs" / "train-flow1-ecal-hcal.yaml"), "train_datasets": ["nope"]})
     with pytest.raises(ConfigError, match="nope"):
-        load_job_module("production").main(["--config", str(prod), "--out", str(tmp_path / "runs")])
+        load_job_module("run").main(["production", "--config", str(prod), "--out", str(tmp_path / "runs")])
     assert not (tmp_path / "runs").exists(), "nothing is written before the config is known to be good"
 
 
@@ -75,8 +75,8 @@ def test_run_folders_are_unique(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     from caloray.errors import ConfigError
+    from caloray.workflows import production
 
-    production = load_job_module("production")
     now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     folder = production.run_folder(tmp_path, now)
     assert folder.name == "20261123T020000Z"
@@ -87,12 +87,12 @@ def test_run_folders_are_unique(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_job(ray_local, tmp_path: Path, monkeypatch) -> None:
-    """jobs/demo.py on the tiny pipeline config: every stage runs, the summary and both provenance records
+    """jobs/run.py demo on the tiny pipeline config: every stage runs, the summary and both provenance records
     are written, and a second run into the same folder continues it instead of failing."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     config = JOBS / "configs" / "pipeline-demo.yaml"
     out = tmp_path / "demo"
-    assert load_job_module("demo").main(["--config", str(config), "--out", str(out)]) == 0
+    assert load_job_module("run").main(["demo", "--config", str(config), "--out", str(out)]) == 0
     summary = json.loads((out / "pipeline.json").read_text())
     assert list(summary["stages"]) == ["simulate", "ingest", "train-flow1", "train-generator", "train-superres",
                                        "generate", "validate", "calibrate", "superres"]
@@ -108,7 +108,7 @@ def test_demo_job(ray_local, tmp_path: Path, monkeypatch) -> None:
         aliases = client.get_model_version(*ref.split(":")).aliases
         assert "candidate" in aliases, (ref, aliases)
         assert ("validated" in aliases) == (role == "generator" and summary["generate"]["validation_passed"])
-    assert load_job_module("demo").main(["--config", str(config), "--out", str(out)]) == 0
+    assert load_job_module("run").main(["demo", "--config", str(config), "--out", str(out)]) == 0
     again = json.loads((out / "pipeline.json").read_text())
     assert again["pipeline_run_id"] != summary["pipeline_run_id"]
     assert again["metrics"]["generate.n_showers"] == summary["metrics"]["generate.n_showers"]
@@ -128,9 +128,9 @@ def test_production_job_simulates_then_trains(ray_local, tmp_path: Path, monkeyp
     prod = _write(tmp_path / "prod.yaml",
                   {"simulate": "sim.yaml", "train": "train.yaml", "train_datasets": ["train"]})
     runs = tmp_path / "runs"
-    assert load_job_module("production").main(["--config", str(prod), "--out", str(runs)]) == 0
+    assert load_job_module("run").main(["production", "--config", str(prod), "--out", str(runs)]) == 0
     (run,) = runs.iterdir()
     assert _showers(run / "sim" / "train") == 200
-    record = json.loads((run / "train" / "provenance.json").read_text())
-    assert record["stage"] == "train" and all(Path(m).is_file() for m in record["models"])
-    assert json.loads((run / "provenance.json").read_text())["stage"] == "production"
+    record = json.loads((run / "train" / "job" / "provenance.json").read_text())
+    assert record["stage"] == "train" and all(Path(m).is_file() for m in record["paths"]["models"])
+    assert json.loads((run / "job" / "provenance.json").read_text())["stage"] == "production"

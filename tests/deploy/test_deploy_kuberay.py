@@ -192,9 +192,11 @@ def test_cron_schedule() -> None:
 
 def _gpu_job(spec: dict) -> bool:
     argv = spec["entrypoint"].split()
-    if "--gpu" in argv:
+    sets = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--set"]
+    if "--gpu" in argv or any(s.split("=")[0].split(".")[-1] in ("gpu", "use_gpu", "require_gpu")
+                              and s.endswith("=true") for s in sets):
         return True
-    if argv[1].endswith("production.py"):
+    if argv[2] == "production":
         config = Path(str(DEPLOY.parent) + argv[argv.index("--config") + 1].removeprefix("/app"))
         return bool(load_docs(config)[0].get("gpu"))
     return False

@@ -1,5 +1,5 @@
 """The local cluster end to end: deploy/local/start.sh (PostgreSQL + MLflow server + Ray head and worker node),
-`ray job submit` of jobs/pipeline.py on the demo config, then runs, metrics, registered models and artifacts
+`ray job submit` of jobs/run.py pipeline on the demo config, then runs, metrics, registered models and artifacts
 checked through MLflow's REST API; deploy/local/stop.sh always runs afterwards.
 
 Its own cluster (isolated state folder, free ports): it does not use the session `ray_local` fixture and talks
@@ -194,7 +194,7 @@ def test_pipeline_job_on_local_cluster(local_cluster: dict[str, Any], tmp_path: 
 
     out = tmp_path / "pipeline"
     status, logs = _wait(cluster, _submit(cluster, f"caloray-pipeline-{os.getpid()}",
-                                          ["python", "jobs/pipeline.py", "--config", PIPELINE_CONFIG, "--out",
+                                          ["python", "jobs/run.py", "pipeline", "--config", PIPELINE_CONFIG, "--out",
                                            str(out)]))
     if status != "SUCCEEDED":
         state = cluster["state"]
@@ -207,7 +207,7 @@ def test_pipeline_job_on_local_cluster(local_cluster: dict[str, Any], tmp_path: 
     assert set(summary["stages"]) == {"simulate", "ingest", "train-flow1", "train-generator", "train-superres",
                                       "generate", "validate", "calibrate", "superres"}
     assert summary["tracking_uri"] == cluster["mlflow"]
-    provenance = json.loads((out / "provenance.json").read_text())
+    provenance = json.loads((out / "job" / "provenance.json").read_text())
     assert provenance["stage"] == "pipeline" and provenance["job"]["ray_job_id"]
     assert len(list((out / "generated").glob("*.h5"))) == 2
     assert list((out / "superres").glob("*.h5")) and list((out / "calibrated").glob("*.parquet"))
@@ -263,7 +263,7 @@ def test_pipeline_job_on_local_cluster(local_cluster: dict[str, Any], tmp_path: 
     # The single-workflow entrypoints as their own Ray Jobs, on what the pipeline left: the registered models
     # (by name: newest version) and its samples. Submitted together; the cluster runs them side by side.
     configs = {
-        "calibrate": {"model": "pipeline-demo-flow1", "inputs": [str(out / "sim" / "calibration")],
+        "calibrate": {"model": "pipeline-demo-flow1", "inputs": [str(out / "sim" / "calibration")], "out_dir": "unused",
                       "rows_per_unit": 30, "batch_size": 64, "mle": {"n_scan": 32, "rtol": 1.0e-4}},
         "validate": {"reference": [str(out / "sim" / "reference")], "candidate": [str(out / "generated")],
                      "geometry": "ecal-hcal", "out": "unused", "features": ["total-energy"],
@@ -276,11 +276,11 @@ def test_pipeline_job_on_local_cluster(local_cluster: dict[str, Any], tmp_path: 
         path = tmp_path / f"{name}.yaml"
         path.write_text(json.dumps(config))  # JSON is YAML
         jobs[name] = _submit(cluster, f"caloray-{name}-{os.getpid()}",
-                             ["python", f"jobs/{name}.py", "--config", str(path), "--out", str(tmp_path / name)])
+                             ["python", "jobs/run.py", name, "--config", str(path), "--out", str(tmp_path / name)])
     for name, submission_id in jobs.items():
         status, logs = _wait(cluster, submission_id)
-        assert status == "SUCCEEDED", f"jobs/{name}.py ended {status}:\n{logs[-10000:]}"
-        record = json.loads((tmp_path / name / ("job" if name == "validate" else "") / "provenance.json").read_text())
+        assert status == "SUCCEEDED", f"jobs/run.py {name} ended {status}:\n{logs[-10000:]}"
+        record = json.loads((tmp_path / name / "job" / "provenance.json").read_text())
         assert record["stage"] == name and record["job"]["ray_job_id"]
     assert list((tmp_path / "calibrate").glob("calib-*.parquet"))
     assert len(list((tmp_path / "superres").glob("*.h5"))) >= 1

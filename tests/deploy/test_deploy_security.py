@@ -368,7 +368,7 @@ def test_minio_policy_is_scoped_to_the_artifact_bucket() -> None:
 
 def test_job_provenance_holds_no_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A job's provenance.json records where it ran, never the MLflow login or the Ray token from the env."""
-    from deploy_testlib import load_job_module
+    from caloray.workflows import Result, write_job_record
 
     secrets = {"MLFLOW_TRACKING_PASSWORD": "pw-from-secret-1", "RAY_AUTH_TOKEN": "token-from-secret-2"}
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://caloray-ray:pw-in-uri-3@mlflow.caloray.svc.cluster.local:5000")
@@ -376,7 +376,7 @@ def test_job_provenance_holds_no_credentials(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "caloray-ray")
     for key, value in secrets.items():
         monkeypatch.setenv(key, value)
-    path = load_job_module("_entry").finish(tmp_path, {"n": 1}, stage="test")
+    path = write_job_record("test", {"n": 1}, Result(out=tmp_path))
     text = path.read_text()
     for needle in [*secrets.values(), "pw-in-uri-3", "pw-in-uri-4"]:
         assert needle not in text, needle

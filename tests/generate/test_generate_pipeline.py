@@ -138,13 +138,13 @@ def test_job_entrypoint_resumes_a_finished_generation(first, world, tmp_path) ->
     jobs = Path(__file__).resolve().parents[2] / "jobs"
     if str(jobs) not in sys.path:
         sys.path.append(str(jobs))
-    job = importlib.import_module("generate")
+    job = importlib.import_module("run")
     out = tmp_path / "out"
     shutil.copytree(first.out_dir, out)
     config = tmp_path / "generate-test.yaml"
     config.write_text(f"model: {world.model_path}\nn_showers: {N}\nshard_size: {SHARD}\n"
                       "energies: log-uniform:1GeV-100GeV\nvalidate_n: 0\nactors: 1\n")
-    assert job.main(["--config", str(config), "--out", str(out)]) == 0
-    provenance = json.loads((out / "provenance.json").read_text())
-    assert provenance["stage"] == "generate" and provenance["validation_passed"] is None
+    assert job.main(["generate", "--config", str(config), "--out", str(out)]) == 0
+    provenance = json.loads((out / "job" / "provenance.json").read_text())
+    assert provenance["stage"] == "generate" and provenance["passed"] is None
     assert provenance["config"]["n_showers"] == N

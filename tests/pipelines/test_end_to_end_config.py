@@ -10,12 +10,12 @@ import torch
 import yaml
 
 from caloray.config import from_dict
-from caloray.demo import DEFAULT_CONFIG
 from caloray.errors import ConfigError
 from caloray.geometry import get_geometry
 from caloray.pipelines.end_to_end import PipelineConfig
 from caloray.pipelines.end_to_end.config import GENERATOR_KINDS
 from caloray.train.build import default_model_builder, resolve_model_kwargs
+from caloray.workflows.demo import DEFAULT_CONFIG
 
 SMALL_KWARGS = {
     "shower-inn": {"blocks": 1, "hidden_features": [8], "bins": 4},
@@ -51,15 +51,16 @@ def test_pipeline_builds_and_samples_an_inn_generator(kind: str) -> None:
                                                 ("voxel-flow", True), ("shower-vae", False)])
 def test_generate_stage_chains_flow1_only_for_flow2(kind: str, chained: bool, monkeypatch: pytest.MonkeyPatch,
                                                      tmp_path: Path) -> None:
-    import caloray.generate as generate_module
+    import caloray.workflows.generate as generate_workflow
     from caloray.pipelines.end_to_end.stages import stage_generate
+    from caloray.workflows import Result
 
     seen = {}
 
-    def fake_generate(generation: object, progress: bool) -> SimpleNamespace:
+    def fake_generate(generation: object, progress: bool) -> Result:
         seen["layer_model"] = generation.layer_model
-        return SimpleNamespace(n_showers=1, shards=[], showers_per_s=1.0, validation_passed=None, mlflow_run_id="r")
+        return Result(out=tmp_path, paths={"shards": []}, detail=SimpleNamespace(mlflow_run_id="r"))
 
-    monkeypatch.setattr(generate_module, "generate", fake_generate)
+    monkeypatch.setattr(generate_workflow, "run", fake_generate)
     stage_generate(_pipeline(kind, SMALL_KWARGS[kind]), "gen:1", "flow1:1", tmp_path, "file:" + str(tmp_path))
     assert seen["layer_model"] == ("flow1:1" if chained else None)

@@ -1,29 +1,9 @@
 """The end-to-end pipeline: simulate → ingest → train → generate → validate → calibrate → super-resolve.
 
-`caloray demo` runs it on the embedded demo config; `jobs/pipeline.py` runs it as a Ray Job.
+`caloray.workflows.pipeline` (and `demo`, on the embedded config) runs it from the CLI and `jobs/run.py`.
 """
 
-from caloray.pipelines.end_to_end.config import (
-    CalibrateStage,
-    GenerateStage,
-    PipelineConfig,
-    PipelineData,
-    PipelineModels,
-    SuperresStage,
-    ValidateStage,
-    load_config,
-)
+from caloray.pipelines.end_to_end.config import PipelineConfig, PipelineData, PipelineModels
 from caloray.pipelines.end_to_end.driver import run_pipeline, summary_text
 
-__all__ = [
-    "CalibrateStage",
-    "GenerateStage",
-    "PipelineConfig",
-    "PipelineData",
-    "PipelineModels",
-    "SuperresStage",
-    "ValidateStage",
-    "load_config",
-    "run_pipeline",
-    "summary_text",
-]
+__all__ = ["PipelineConfig", "PipelineData", "PipelineModels", "run_pipeline", "summary_text"]

@@ -1,15 +1,17 @@
-"""The end-to-end pipeline's configuration: samples, ensembles and per-stage settings (YAML → dataclasses)."""
+"""The end-to-end pipeline's configuration: samples, ensembles and each stage's workflow Config (YAML → dataclasses)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from caloray.calibrate.mle import MLESettings
-from caloray.config import load_yaml
+from caloray.config import wired
 from caloray.errors import ConfigError
+from caloray.generate.config import GenerationConfig
+from caloray.pipelines.validate import ValidationConfig
 from caloray.sim import SimConfig
 from caloray.train import TrainConfig
+from caloray.workflows.calibrate import Config as CalibrateConfig
+from caloray.workflows.superres import Config as SuperresConfig
 
 #: Generator kinds the pipeline trains from scratch in its single generator stage: a Flow-II (chained to the
 #: pipeline's Flow-I) or a complete-shower model. `voxel-flow-student` is not one: it distils an already trained
@@ -39,77 +41,35 @@ class PipelineModels:
     superres: TrainConfig | None = None
 
 
-@dataclass
-class GenerateStage:
-    """`caloray.generate` settings (model, output and tracking come from the pipeline). Energies in MeV;
-    None → log-uniform over the generator's training range. `validate_max_auc` gates the classifier metric
-    ("classifier" in `validate_statistics`)."""
-
-    n_showers: int = 1_000
-    shard_size: int = 500
-    energies: str | None = None
-    seed: int = 0
-    batch_size: int = 500
-    actors: int | None = None
-    validate_n: int = 500
-    validate_n_iter: int = 500
-    validate_alpha: float = 0.01
-    validate_features: list[str] = field(default_factory=lambda: ["total-energy", "layer-energies"])
-    validate_statistics: list[str] = field(default_factory=lambda: ["mean-ks", "swd"])
-    validate_max_auc: float | None = None
-
-
-@dataclass
-class ValidateStage:
-    """Two-sample tests of the generated showers against the reference sample (ValidationConfig fields)."""
-
-    features: list[str] = field(default_factory=lambda: ["total-energy", "layer-energies"])
-    statistics: list[str] = field(default_factory=lambda: ["mean-ks", "swd"])
-    batch_sizes: list[int] = field(default_factory=lambda: [200])
-    n_iter: int = 100
-    n_slices: int = 50
-    seed: int = 0
-    mode: str = "bootstrap"
-    max_rows: int = 200_000
-
-
-@dataclass
-class CalibrateStage:
-    """MLE calibration of the calibration sample with the registered Flow-I; the bias table (one row per true
-    energy, KDE mode with `n_bootstrap` bootstraps) when the sample has at most `max_table_energies` energies."""
-
-    rows_per_unit: int = 4096
-    batch_size: int = 1024
-    seed: int = 0
-    actors: int | None = None
-    mle: MLESettings = field(default_factory=MLESettings)
-    n_bootstrap: int = 20
-    max_table_energies: int = 20
-
-
-@dataclass
-class SuperresStage:
-    """Upsampling of the super-resolution sample with the registered SuperResolutionFlow."""
-
-    choice: str | list[int] = "A"
-    oracle: bool | None = None
-    batch_size: int = 256
-    seed: int = 0
-    actors: int | None = None
+#: What the pipeline wires into each stage's workflow Config itself (placeholders until it runs the stage).
+PENDING = "<set by the pipeline>"
+GENERATE_WIRING = {"model": PENDING, "layer_model": None, "out": PENDING, "tracking_uri": None,
+                   "experiment": PENDING, "geometry": None, "reference": None}
+VALIDATE_WIRING = {"reference": [], "candidate": [], "geometry": PENDING, "out": PENDING, "experiment": PENDING,
+                   "tracking_uri": None}
+CALIBRATE_WIRING = {"model": PENDING, "inputs": [PENDING], "out_dir": PENDING, "tracking_uri": None}
+SUPERRES_WIRING = {"model": PENDING, "inputs": [PENDING], "out": PENDING, "geometry": PENDING, "tracking_uri": None}
 
 
 @dataclass
 class PipelineConfig:
-    """One end-to-end run. `tracking_uri` None → MLFLOW_TRACKING_URI, else a local store in the output folder."""
+    """One end-to-end run into `out`. `tracking_uri` None → MLFLOW_TRACKING_URI, else a local store in `out`;
+    `gpu`: every training with one GPU per Ray Train worker. The stages are the workflows' own Configs; the
+    pipeline sets their models, inputs, outputs and tracking (`*_WIRING`), so those keys are not set here."""
 
     data: PipelineData
     train: PipelineModels
+    out: str = "outputs/pipeline"
     experiment: str = "caloray-pipeline"
     tracking_uri: str | None = None
-    generate: GenerateStage = field(default_factory=GenerateStage)
-    validate: ValidateStage = field(default_factory=ValidateStage)
-    calibrate: CalibrateStage = field(default_factory=CalibrateStage)
-    superres: SuperresStage = field(default_factory=SuperresStage)
+    gpu: bool = False
+    generate: GenerationConfig = field(**wired(GenerationConfig, GENERATE_WIRING, n_showers=1_000, shard_size=500,
+                                       batch_size=500, validate_n=500))
+    validate: ValidationConfig = field(**wired(ValidationConfig, VALIDATE_WIRING, features=["total-energy",
+                                                "layer-energies"], statistics=["mean-ks", "swd"], batch_sizes=[200],
+                                                n_iter=100, n_slices=50))
+    calibrate: CalibrateConfig = field(**wired(CalibrateConfig, CALIBRATE_WIRING))
+    superres: SuperresConfig = field(**wired(SuperresConfig, SUPERRES_WIRING))
 
     def __post_init__(self) -> None:
         models = {"flow1": self.train.flow1, "generator": self.train.generator, "superres": self.train.superres}
@@ -132,6 +92,3 @@ class PipelineConfig:
             raise ConfigError(f"data.train, data.reference and data.calibration must share one geometry, got "
                               f"{sorted(geometries)}")
 
-
-def load_config(path: str | Path) -> PipelineConfig:
-    return load_yaml(PipelineConfig, path)

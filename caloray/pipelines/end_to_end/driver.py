@@ -23,7 +23,7 @@ from caloray.pipelines.end_to_end.stages import (
 from caloray.tracking.store import redact_uri, ui_command
 
 
-def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False, gpu: bool = False) -> dict[str, Any]:
+def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False) -> dict[str, Any]:
     """Run every stage into `out`; returns the summary written to OUT/pipeline.json. Ray must be connected."""
     out.mkdir(parents=True, exist_ok=True)
     tracker = start_pipeline_run(config, out)
@@ -58,7 +58,7 @@ def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False, gpu
                 continue
             data = samples["superres" if name == "superres" else "train"]
             ref, metrics = stage(f"train-{name}", lambda n=name, t=train, d=data: stage_train(
-                n, t, d, out, uri, config.experiment, resume=resume, gpu=gpu))
+                n, t, d, out, uri, config.experiment, resume=resume, gpu=config.gpu))
             registered[name] = ref
             tracker.set_tags({f"caloray.registered.{name}": ref})
             log_metrics(metrics)

@@ -19,28 +19,28 @@ REGISTERED_FILE = "registered.json"
 
 
 def stage_simulate(config: PipelineConfig, out: Path) -> dict[str, list[Path]]:
-    from caloray.sim import simulate_to_files
+    from caloray.workflows import simulate
 
     samples = {"train": config.data.train, "reference": config.data.reference,
                "calibration": config.data.calibration, "superres": config.data.superres}
-    shards = {name: simulate_to_files(sim, out / "sim" / name, progress=False)
-              for name, sim in samples.items() if sim is not None}
-    for name, paths in shards.items():
-        print(f"   {name}: {samples[name].n_showers} {samples[name].resolved_particle}s "
-              f"({samples[name].geometry}) in {len(paths)} shard(s)", flush=True)
-    return shards
+    datasets = [simulate.Dataset(name, sim) for name, sim in samples.items() if sim is not None]
+    result = simulate.run(simulate.Config(out=str(out / "sim"), datasets=datasets), progress=False)
+    print(result.summary, flush=True)
+    return result.paths
 
 
 def stage_ingest(config: PipelineConfig, shards: list[Path], out: Path) -> dict[str, float]:
     """Ray Data: features of the training sample → OUT/features (Parquet) and OUT/features/summary.txt."""
     from caloray.features import response_table
     from caloray.geometry import get_geometry
-    from caloray.pipelines.features import compute_feature_files, read_feature_table
+    from caloray.pipelines.features import read_feature_table
     from caloray.plots.summary import plot_layer_energies, plot_response
     from caloray.tables import format_table
+    from caloray.workflows import features as workflow
 
     geometry = get_geometry(config.data.train.geometry)
-    files = compute_feature_files(shards, geometry, out / "features")
+    files = workflow.run(workflow.Config(inputs=[str(p) for p in shards], geometry=geometry.name,
+                                         out=str(out / "features"))).paths["features"]
     features = read_feature_table(files)
     table = format_table(response_table(features["incident_energy_mev"], features["response"]),
                          title=f"E_dep/E_inc of the training sample ({geometry.name})")
@@ -58,7 +58,7 @@ def stage_ingest(config: PipelineConfig, shards: list[Path], out: Path) -> dict[
 def stage_train(name: str, train: TrainConfig, data: list[Path], out: Path, uri: str, experiment: str, *,
                 resume: bool, gpu: bool) -> tuple[str, dict[str, float]]:
     """Train and register one ensemble; returns its registry reference NAME:VERSION and metrics."""
-    from caloray.train import train_ensemble
+    from caloray.workflows import train as workflow
 
     train = dataclasses.replace(
         train,
@@ -74,7 +74,7 @@ def stage_train(name: str, train: TrainConfig, data: list[Path], out: Path, uri:
         if done.get("config") == identity:  # finished and registered by an earlier run: reuse that version,
             print(f"{name}: reusing {done['ref']} (finished earlier)", flush=True)  # so later stages see the
             return done["ref"], done["metrics"]  # same model reference (generation refuses a changed one)
-    result = train_ensemble(train, resume=resume and (out / "train" / name).exists())
+    result = workflow.run(train, resume=resume and (out / "train" / name).exists()).detail
     if result.registered is None:
         raise ConfigError(f"train.{name}: the ensemble was not registered")
     ref = f"{result.registered[0]}:{result.registered[1]}"
@@ -86,106 +86,54 @@ def stage_train(name: str, train: TrainConfig, data: list[Path], out: Path, uri:
     return ref, metrics
 
 
-def stage_generate(config: PipelineConfig, generator: str, flow1: str, out: Path, uri: str) -> tuple[list[Path], dict]:
-    from caloray.generate import GenerationConfig, generate
+def _prefixed(stage: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{stage}.{k}": v for k, v in metrics.items()}
 
-    stage = config.generate
+
+def stage_generate(config: PipelineConfig, generator: str, flow1: str, out: Path, uri: str) -> tuple[list[Path], dict]:
+    """Generate from the registered generator (chained to Flow-I when it is a Flow-II), validated against the
+    reference sample."""
     from caloray.generate.models import CHAIN_KINDS
+    from caloray.workflows import generate
 
     layer_model = flow1 if config.train.generator.model.kind in CHAIN_KINDS else None
-    generation = GenerationConfig(
-        model=generator, layer_model=layer_model, n_showers=stage.n_showers, energies=stage.energies,
-        seed=stage.seed, shard_size=stage.shard_size, out=str(out / "generated"), batch_size=stage.batch_size,
-        tracking_uri=uri, experiment=config.experiment, actors=stage.actors, geometry=config.data.train.geometry,
-        validate_n=stage.validate_n, reference=[str(out / "sim" / "reference")],
-        validate_features=list(stage.validate_features), validate_statistics=list(stage.validate_statistics),
-        validate_n_iter=stage.validate_n_iter, validate_alpha=stage.validate_alpha,
-        validate_max_auc=stage.validate_max_auc)
-    result = generate(generation, progress=False)
-    print(f"generate: {result.n_showers} showers in {len(result.shards)} shard(s), "
-          f"{result.showers_per_s:.0f} showers/s, validation passed: {result.validation_passed}", flush=True)
-    metrics = {"generate.n_showers": float(result.n_showers), "generate.showers_per_s": result.showers_per_s}
-    if result.validation_passed is not None:
-        metrics["generate.validation_passed"] = float(result.validation_passed)
-    return list(result.shards), {"metrics": metrics, "run_id": result.mlflow_run_id,
-                                 "validation_passed": result.validation_passed}
+    result = generate.run(dataclasses.replace(
+        config.generate, model=generator, layer_model=layer_model, out=str(out / "generated"), tracking_uri=uri,
+        experiment=config.experiment, geometry=config.data.train.geometry, reference=[str(out / "sim" / "reference")]),
+        progress=False)
+    print(f"generate: {result.summary}", flush=True)
+    return result.paths["shards"], {"metrics": _prefixed("generate", result.metrics),
+                                    "run_id": result.detail.mlflow_run_id, "validation_passed": result.passed}
 
 
 def stage_validate(config: PipelineConfig, candidate: list[Path], out: Path, uri: str) -> dict[str, float]:
-    from caloray.io import expand_paths
-    from caloray.pipelines.validate import ValidationConfig, validate_files
+    from caloray.workflows import validate
 
-    stage = config.validate
-    validation = ValidationConfig(
-        reference=[str(p) for p in expand_paths([str(out / "sim" / "reference")])],
-        candidate=[str(p) for p in candidate], geometry=config.data.train.geometry, out=str(out / "validation"),
-        features=list(stage.features), statistics=list(stage.statistics), batch_sizes=list(stage.batch_sizes),
-        n_iter=stage.n_iter, n_slices=stage.n_slices, seed=stage.seed, mode=stage.mode, max_rows=stage.max_rows,
-        experiment=config.experiment, tracking_uri=uri)
-    table = validate_files(validation)
-    p_values = [p for p in table["p_value"].to_pylist() if p is not None]
-    return {"validate.n_tests": float(table.num_rows),
-            "validate.min_p_value": float(min(p_values)) if p_values else float("nan")}
+    result = validate.run(dataclasses.replace(
+        config.validate, reference=[str(out / "sim" / "reference")], candidate=[str(p) for p in candidate],
+        geometry=config.data.train.geometry, out=str(out / "validation"), experiment=config.experiment,
+        tracking_uri=uri))
+    return _prefixed("validate", result.metrics)
 
 
 def stage_calibrate(config: PipelineConfig, flow1: str, inputs: list[Path], out: Path, uri: str) -> dict[str, float]:
-    """Calibrate with the registered Flow-I; the bias table (KDE mode of E_pred/E_true with bootstraps, full and
-    mean per-shower resolution, asymmetry) per true energy → OUT/calibrated/summary.txt and metrics."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """Calibrate the calibration sample with the registered Flow-I (its training range); the bias table goes to
+    OUT/calibrated/summary.txt and the metrics."""
+    from caloray.workflows import calibrate
 
-    from caloray.calibrate import bias_table
-    from caloray.pipelines.calibrate import CalibrationRun, ModelReference, calibrate_files
-    from caloray.tables import format_table
-
-    stage = config.calibrate
-    reference = ModelReference(flow1, tracking_uri=uri)
-    energy_range = reference.energy_range_mev()
-    if energy_range is None:
-        raise ConfigError(f"calibrate: {flow1} records no training energy range")
-    run = CalibrationRun(inputs=tuple(str(p) for p in inputs), out_dir=str(out / "calibrated"),
-                         energy_min_mev=energy_range[0], energy_max_mev=energy_range[1],
-                         rows_per_unit=stage.rows_per_unit, batch_size=stage.batch_size, seed=stage.seed,
-                         actors=stage.actors, mle=stage.mle)
-    shards = calibrate_files(reference, run, provenance={"model": flow1, "seed": str(stage.seed)})
-    columns = ["e_pred_mev", "incident_energy_mev", "resolution_mev", "asymmetry"]
-    table = pa.concat_tables([pq.read_table(s, columns=columns) for s in shards])
-    truth, pred = table["incident_energy_mev"].to_numpy(), table["e_pred_mev"].to_numpy()
-    metrics = {"calibrate.n_showers": float(len(truth)),
-               "calibrate.median_response": float(np.nanmedian(pred / truth)) if len(truth) else float("nan")}
-    if 0 < len(np.unique(truth)) <= stage.max_table_energies:
-        rows = bias_table(truth, pred, table["resolution_mev"].to_numpy(), table["asymmetry"].to_numpy(),
-                          n_bootstrap=stage.n_bootstrap, seed=stage.seed)
-        for row in rows:
-            key = f"calibrate.{row['E_true [GeV]']:g}GeV"
-            metrics |= {f"{key}.mode": row["mode"], f"{key}.mode_unc": row["±"],
-                        f"{key}.full_resolution": row["full resolution"],
-                        f"{key}.mean_shower_resolution": row["mean per-shower resolution"],
-                        f"{key}.frac_asymmetry_above_1": row["Δ_L/Δ_U > 1"]}
-        text = format_table(rows, title=f"flow MLE calibration with {flow1}: E_pred/E_true per true energy")
-    else:
-        text = (f"{len(truth)} showers calibrated with {flow1}; median E_pred/E_true "
-                f"{metrics['calibrate.median_response']:.4f} (no fixed-energy table: the sample has "
-                f"{len(np.unique(truth))} distinct true energies)")
-    print(text, flush=True)
-    (out / "calibrated" / "summary.txt").write_text(text + "\n")
-    return metrics
+    result = calibrate.run(dataclasses.replace(config.calibrate, model=flow1, inputs=tuple(str(p) for p in inputs),
+                                               out_dir=str(out / "calibrated"), tracking_uri=uri))
+    print(result.summary, flush=True)
+    return _prefixed("calibrate", result.metrics)
 
 
 def stage_superres(config: PipelineConfig, model: str, inputs: list[Path], out: Path, uri: str) -> dict[str, float]:
     """Upsample with the registered SuperResolutionFlow; checks that every shower keeps its energy."""
-    from caloray.io import read_shower_file
-    from caloray.superres.pipeline import upsample_files
+    from caloray.workflows import superres
 
     assert config.data.superres is not None
-    stage = config.superres
-    choice = stage.choice if isinstance(stage.choice, str) else tuple(int(g) for g in stage.choice)
-    shards = upsample_files(model, [str(p) for p in inputs], out / "superres", geometry=config.data.superres.geometry,
-                            choice=choice, oracle=stage.oracle, batch_size=stage.batch_size, seed=stage.seed,
-                            tracking_uri=uri, actors=stage.actors)
-    fine = np.concatenate([read_shower_file(p)["showers"].sum(axis=1) for p in inputs])
-    upsampled = np.concatenate([read_shower_file(p)["showers"].sum(axis=1) for p in shards])
-    kept = float(np.sum(upsampled) / np.sum(fine)) if np.sum(fine) > 0 else float("nan")
-    print(f"superres: {len(upsampled)} showers in {len(shards)} shard(s); energy kept {kept:.4f}", flush=True)
-    return {"superres.n_showers": float(len(upsampled)), "superres.n_shards": float(len(shards)),
-            "superres.energy_kept": kept}
+    result = superres.run(dataclasses.replace(config.superres, model=model, inputs=[str(p) for p in inputs],
+                                              out=str(out / "superres"), geometry=config.data.superres.geometry,
+                                              tracking_uri=uri))
+    print(f"superres: {result.summary}", flush=True)
+    return _prefixed("superres", result.metrics)

@@ -1,0 +1,169 @@
+"""Every workflow in one place: name → module with one `Config` dataclass and `run(config) -> Result`.
+
+The CLI subcommands (`caloray/cli.py`), the Ray Job entrypoint (`jobs/run.py WORKFLOW --config FILE`) and
+the end-to-end pipeline's stages all build a workflow's `Config` here (YAML, then flags, then `--set KEY=VALUE`
+overrides) and call its `run`, so a field added to a `Config` is reachable from every front door.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+from caloray.config import from_dict
+from caloray.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """Where a workflow lives. `out_field`: the Config field naming its output folder (`--out` sets it);
+    `default_config`: the YAML read when none is given (None → the Config's defaults)."""
+
+    module: str
+    out_field: str = "out"
+    default_config: Path | None = None
+
+
+_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+#: The workflows by command name (`caloray NAME`, `jobs/run.py NAME`).
+WORKFLOWS: dict[str, Workflow] = {
+    "simulate": Workflow("caloray.workflows.simulate"),
+    "features": Workflow("caloray.workflows.features"),
+    "train": Workflow("caloray.workflows.train", out_field="output_dir"),
+    "generate": Workflow("caloray.workflows.generate"),
+    "validate": Workflow("caloray.workflows.validate"),
+    "calibrate": Workflow("caloray.workflows.calibrate", out_field="out_dir"),
+    "score": Workflow("caloray.workflows.score"),
+    "superres": Workflow("caloray.workflows.superres"),
+    "pipeline": Workflow("caloray.workflows.pipeline"),
+    "demo": Workflow("caloray.workflows.demo", default_config=_CONFIGS / "demo.yaml"),
+    "production": Workflow("caloray.workflows.production"),
+    "calibration-study": Workflow("caloray.workflows.calibration_study"),
+    "superres-study": Workflow("caloray.workflows.superres_study"),
+    "amplification": Workflow("caloray.workflows.amplification"),
+}
+
+
+@dataclass
+class Result:
+    """What a workflow run produced. `out`: its output folder; `metrics`: headline numbers (plain floats, the
+    units in the key names); `paths`: output files by role (e.g. shards per dataset); `summary`: the text the
+    CLI and the job print; `passed`: the verdict of a configured gate (False → exit status 1), None when none
+    ran; `detail`: the underlying result object of the library call, for callers that need more."""
+
+    out: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+    paths: dict[str, list[Path]] = field(default_factory=dict)
+    summary: str = ""
+    passed: bool | None = None
+    detail: Any = None
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if self.passed is False else 0
+
+
+def workflow(name: str) -> ModuleType:
+    """The module of workflow `name` (its `Config` and `run`)."""
+    if name not in WORKFLOWS:
+        raise ConfigError(f"unknown workflow {name!r}; choose from {', '.join(WORKFLOWS)}")
+    return importlib.import_module(WORKFLOWS[name].module)
+
+
+def parse_sets(items: Sequence[str]) -> dict[str, Any]:
+    """`KEY=VALUE` overrides (dotted keys reach nested configs) as a nested mapping; values are YAML scalars or
+    lists (`n_showers=100`, `energies_mev=[1e4, 5e4]`, `tracking_uri=null`)."""
+    tree: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {key}: not a YAML value: {exc}") from None
+        *parents, leaf = key.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {part} is set to a value and used as a section")
+        node[leaf] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config fields, got {type(data).__name__}")
+    return data
+
+
+def build_config(name: str, path: str | Path | None = None, flags: Mapping[str, Any] | None = None,
+                 sets: Sequence[str] = ()) -> Any:
+    """Workflow `name`'s `Config`: the YAML at `path` (or the workflow's default file), then `flags` (field →
+    value; None values are left out), then the `--set` overrides; unknown keys and wrong types are errors
+    naming the file (or `--set`) and the key."""
+    spec = WORKFLOWS[name] if name in WORKFLOWS else None
+    module = workflow(name)
+    source = Path(path) if path else spec.default_config
+    data = _read_yaml(source) if source else {}
+    data = _merge(data, {k: v for k, v in (flags or {}).items() if v is not None})
+    data = _merge(data, parse_sets(sets))
+    config = from_dict(module.Config, data, where=str(source) if source else name)
+    resolve = getattr(module, "resolve_paths", None)  # configs that name other files relative to themselves
+    return resolve(config, source.parent) if resolve and source else config
+
+
+def output_folder(name: str, config: Any) -> Path:
+    """The output folder a workflow's config names."""
+    return Path(getattr(config, WORKFLOWS[name].out_field))
+
+
+def with_output(name: str, config: Any, out: str | Path) -> Any:
+    """`config` with its output folder set to `out`."""
+    return dataclasses.replace(config, **{WORKFLOWS[name].out_field: str(out)})
+
+
+def write_job_record(name: str, config: Any, result: Result) -> Path:
+    """OUT/job/provenance.json: the config, versions, metrics, output paths and where the run ran (Ray job id and
+    address, MLflow tracking URI, credentials redacted), next to what the workflow itself writes into OUT."""
+    import os
+
+    import ray
+
+    from caloray.provenance import write_provenance
+    from caloray.tracking.store import redact_uri
+
+    job = {"ray_job_id": ray.get_runtime_context().get_job_id() if ray.is_initialized() else None,
+           "ray_address": redact_uri(os.environ.get("RAY_ADDRESS")),
+           "mlflow_tracking_uri": redact_uri(os.environ.get("MLFLOW_TRACKING_URI"))}
+    paths = {role: [str(p) for p in files] for role, files in result.paths.items()}
+    return write_provenance(result.out / "job" / "provenance.json", config, stage=name, job=job,
+                            metrics=result.metrics, paths=paths, passed=result.passed)

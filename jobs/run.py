@@ -1,0 +1,60 @@
+"""Ray Job entrypoint of every workflow: `python jobs/run.py WORKFLOW --config FILE [--out DIR] [--set KEY=VALUE]`.
+
+Builds the workflow's `Config` (`caloray.workflows`) from the YAML file, `--out` and the `--set` overrides,
+connects to the job's Ray cluster (`RAY_ADDRESS`; without one, a local Ray), runs it and writes the job record
+OUT/job/provenance.json. Exit status: 0 done, 1 a configured validation gate failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from collections.abc import Sequence
+
+from caloray.errors import ConfigError, one_line, user_error
+from caloray.workflows import WORKFLOWS, build_config, with_output, workflow, write_job_record
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workflow", choices=sorted(WORKFLOWS), help="which workflow to run")
+    parser.add_argument("--config", help="YAML with the workflow's Config fields (see jobs/configs/)")
+    parser.add_argument("--out", help="output folder (overrides the config's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config field (dotted keys for nested ones), YAML value; repeatable")
+    parser.add_argument("--resume", action="store_true", help="train: continue members from their checkpoints")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one workflow; caloray's input errors propagate (the script turns them into one line and exit 2)."""
+    from caloray.runtime import init_ray
+
+    args = build_parser().parse_args(argv)
+    config = build_config(args.workflow, args.config, sets=args.set)
+    if args.out:
+        config = with_output(args.workflow, config, args.out)
+    module = workflow(args.workflow)
+    run = module.run
+    if args.resume and "resume" not in inspect.signature(run).parameters:
+        raise ConfigError(f"--resume: {args.workflow} has no resume option (reruns into the same folder resume)")
+    if hasattr(module, "check_inputs"):  # the input files, before Ray starts
+        module.check_inputs(config)
+    init_ray()
+    result = run(config, **({"resume": True} if args.resume else {}))
+    print(result.summary, flush=True)
+    path = write_job_record(args.workflow, config, result)
+    print(f"{args.workflow}: outputs in {result.out}, job record in {path}", flush=True)
+    return result.exit_status
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Exception as exc:  # a caloray error, also one raised inside a Ray task or actor: one line, exit 2
+        error = user_error(exc)
+        if error is None:
+            raise
+        print(f"{' '.join(sys.argv[:2])}: error: {one_line(error)}", file=sys.stderr)
+        sys.exit(2)
