@@ -3,6 +3,7 @@ taken, defaults in --help, energies with units, and a closed stdout pipe ending 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -41,41 +42,49 @@ def test_every_config_command_takes_config(command):
     assert any("--config" in a.option_strings for a in _commands()[command]._actions)
 
 
-def test_positional_config_is_the_same_as_config_flag(monkeypatch, tmp_path):
-    import caloray.train.ensemble
+def test_positional_config_is_the_same_as_config_flag(monkeypatch):
+    import caloray.runtime
+    import caloray.workflows.train
+    from caloray.workflows import Result
 
     seen = []
-    monkeypatch.setattr(caloray.train.ensemble, "run_training", lambda path, **kw: seen.append((path, kw)))
-    assert main(["train", "a.yaml", "--tracking-uri", "sqlite:///t.db"]) == 0
-    assert main(["train", "--config", "a.yaml"]) == 0
-    assert seen == [("a.yaml", {"resume": False, "tracking_uri": "sqlite:///t.db"}),
-                    ("a.yaml", {"resume": False, "tracking_uri": None})]
+    monkeypatch.setattr(caloray.runtime, "init_ray", lambda *a, **k: None)
+    monkeypatch.setattr(caloray.workflows.train, "run",
+                        lambda config, **kw: seen.append((config, kw)) or Result(out=Path(config.output_dir)))
+    path = str(REPO / "caloray/configs/train-flow1-demo.yaml")
+    assert main(["train", path, "--tracking-uri", "sqlite:///t.db"]) == 0
+    assert main(["train", "--config", path]) == 0
+    (first, first_kw), (second, second_kw) = seen
+    assert first_kw == second_kw == {"resume": False}
+    assert first.tracking.tracking_uri == "sqlite:///t.db" != second.tracking.tracking_uri
+    assert dataclasses.replace(first, tracking=second.tracking) == second  # otherwise the same config
     assert main(["train"]) == 2  # no config at all: one line, exit 2
 
 
 def test_tracking_uri_reaches_the_run(monkeypatch, tmp_path):
     """train: the TrainConfig's tracking.tracking_uri; validate: ValidationConfig.tracking_uri; demo: the
     PipelineConfig's."""
-    import caloray.demo
-    import caloray.pipelines.validate
+    import numpy as np
+
     import caloray.runtime
-    import caloray.train.ensemble
+    import caloray.workflows.demo
+    import caloray.workflows.train
+    import caloray.workflows.validate
     from caloray.io import write_showers
+    from caloray.workflows import Result
 
     uri = f"sqlite:///{tmp_path}/other.db"
     seen = {}
     monkeypatch.setattr(caloray.runtime, "init_ray", lambda *a, **k: None)
-    monkeypatch.setattr(caloray.train.ensemble, "train_ensemble",
+    monkeypatch.setattr(caloray.workflows.train, "train_ensemble",
                         lambda config, **_: seen.setdefault("train", config.tracking.tracking_uri) and 1 / 0)
     with pytest.raises(ZeroDivisionError):  # stops right after the config was handed over
         main(["train", str(REPO / "caloray/configs/train-flow1-demo.yaml"), "--tracking-uri", uri])
-    monkeypatch.setattr(caloray.demo, "run_demo", lambda config, *a, **k: seen.setdefault("demo", config.tracking_uri))
+    monkeypatch.setattr(caloray.workflows.demo, "run",
+                        lambda config, **_: seen.setdefault("demo", config.tracking_uri) and Result(out=tmp_path))
     assert main(["demo", "--tracking-uri", uri, "--out", str(tmp_path / "demo")]) == 0
-    monkeypatch.setattr(caloray.pipelines.validate, "validate_files",
-                        lambda config: seen.setdefault("validate", config.tracking_uri) and [])
-    monkeypatch.setattr(caloray.pipelines.validate, "failed_gates", lambda table: [])
-    import numpy as np
-
+    monkeypatch.setattr(caloray.workflows.validate, "run",
+                        lambda config, **_: seen.setdefault("validate", config.tracking_uri) and Result(out=tmp_path))
     sample = write_showers(tmp_path / "s.h5", np.ones((3, 368), np.float32), np.full(3, 1e4), geometry="ds1-photons")
     assert main(["validate", "--reference", str(sample), "--candidate", str(sample), "--geometry", "ds1-photons",
                  "--tracking-uri", uri, "--out", str(tmp_path / "v")]) == 0
@@ -98,12 +107,13 @@ def test_energies_with_units_are_parsed_once(monkeypatch, tmp_path):
     import argparse
 
     import caloray.runtime
-    import caloray.sim
-    from caloray.cli import _model_loader_and_range
+    import caloray.workflows.simulate
+    from caloray.cli import _model_flags
 
     configs = []
     monkeypatch.setattr(caloray.runtime, "init_ray", lambda *a, **k: None)
-    monkeypatch.setattr(caloray.sim, "simulate_to_files", lambda config, out: configs.append(config) or [])
+    monkeypatch.setattr(caloray.workflows.simulate, "simulate_to_files",
+                        lambda config, out, **_: configs.append(config) or [])
     base = ["simulate", "--geometry", "ds2", "--n", "10", "--out", str(tmp_path)]
     assert main([*base, "--energies", "uniform:10GeV-20GeV"]) == 0
     assert main([*base, "--energies", "log-uniform:10000-0.02TeV"]) == 0
@@ -111,10 +121,10 @@ def test_energies_with_units_are_parsed_once(monkeypatch, tmp_path):
     assert [(c.prior, c.energy_min_mev, c.energy_max_mev) for c in configs[:2]] == [
         ("uniform", 10_000.0, 20_000.0), ("log-uniform", 10_000.0, 20_000.0)]
     assert (configs[2].prior, configs[2].energies_mev) == ("fixed", (1000.0, 500.0))
-    model = argparse.Namespace(model="m.pt", tracking_uri=None)
-    new = _model_loader_and_range(argparse.Namespace(**vars(model), energy_range="1GeV-0.1TeV", energy_range_gev=None))
-    old = _model_loader_and_range(argparse.Namespace(**vars(model), energy_range=None, energy_range_gev=[1.0, 100.0]))
-    assert new[1] == old[1] == (1000.0, 100_000.0)
+    model = argparse.Namespace(model="m.pt", tracking_uri=None, seed=0, input=["a.h5"])
+    new = _model_flags(argparse.Namespace(**vars(model), energy_range="1GeV-0.1TeV", energy_range_gev=None))
+    old = _model_flags(argparse.Namespace(**vars(model), energy_range=None, energy_range_gev=[1.0, 100.0]))
+    assert [(f["energy_min_mev"], f["energy_max_mev"]) for f in (new, old)] == [(1000.0, 100_000.0)] * 2
     assert main([*base, "--energies", "uniform:20GeV-10GeV"]) == 2
 
 

@@ -83,10 +83,10 @@ def test_issue_examples_fail_from_a_train_yaml(tmp_path):
 
 def test_every_shipped_config_still_loads():
     from caloray.amplify import load_amplification_config
-    from caloray.demo import load_demo_config
     from caloray.studies.calibration import CalibrationStudyConfig
     from caloray.studies.superres import SuperResStudyConfig
     from caloray.train import load_train_config
+    from caloray.workflows.demo import load_demo_config
 
     loaders = {"amplification": load_amplification_config, "demo": load_demo_config,
                "calibration-study": lambda p: load_yaml(CalibrationStudyConfig, p),

@@ -12,11 +12,11 @@ from mlflow.tracking import MlflowClient
 
 import caloray.pipelines.end_to_end.driver as driver
 from caloray.config import from_dict
-from caloray.demo import DEFAULT_CONFIG
 from caloray.errors import ConfigError
 from caloray.pipelines.end_to_end import PipelineConfig, run_pipeline
 from caloray.tracking.report import log_report
 from caloray.tracking.run import Run
+from caloray.workflows.demo import DEFAULT_CONFIG
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ def test_yaml_then_flags_then_sets(tmp_path: Path) -> None:
     assert (config.n_showers, config.seed, config.shard_size, config.physics.spots_per_gev) == (60, 9, 20, 7)
     with pytest.raises(ConfigError, match=r"--set|unknown key 'n_shower'"):
         build_config("simulate", path, sets=["n_shower=3"])
-    with pytest.raises(ConfigError, match="expected int"):
+    with pytest.raises(ConfigError, match="expected an integer"):
         build_config("simulate", path, sets=["seed=abc"])
 
 
