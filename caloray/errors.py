@@ -44,7 +44,8 @@ def user_error(exc: BaseException) -> CalorayError | None:
             continue
         if isinstance(error, CalorayError):
             found = error
-        error = error.__cause__ or error.__context__
+        # `raise X from None` (e.g. a config error re-raised with the file's name) ends the chain there
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     if found is not None:
         return found
     matches = _REMOTE_LINE.findall(str(exc))
