@@ -97,3 +97,14 @@ def test_ray_data_udf_errors(ray_local, original):
         _recovered(info.value)
     finally:
         ctx.raise_original_map_exception = before
+
+
+def test_a_chain_ends_at_raise_from_none():
+    """A config error re-raised `from None` with the file's name is the one reported, not the bare one it replaced."""
+    try:
+        try:
+            raise ConfigError("classifier.dropout must be in [0, 1), got 1.5")
+        except ConfigError as exc:
+            raise ConfigError(f"a.yaml.classifier: {exc}") from None
+    except ConfigError as exc:
+        assert one_line(user_error(exc)) == "a.yaml.classifier: classifier.dropout must be in [0, 1), got 1.5"

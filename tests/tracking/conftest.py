@@ -12,6 +12,13 @@ from caloray.train import TrainConfig, train_ensemble
 REGISTRY_NAME = "test-flow-ensemble"
 
 
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A fresh SQLite store in tmp_path (MLflow 3 refuses new `file:` stores; no MLFLOW_TRACKING_URI)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
 def _rows(n: int, seed: int) -> list[dict]:
     n_voxels = get_geometry("ecal-hcal").n_voxels
     rng = np.random.default_rng(seed)

@@ -19,13 +19,6 @@ from caloray.tracking.run import Run
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    """A fresh SQLite store in tmp_path (MLflow 3 refuses new `file:` stores; no MLFLOW_TRACKING_URI)."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return f"sqlite:///{tmp_path / 'store.db'}"
-
-
 def _run(uri: str, run_id: str):
     return MlflowClient(tracking_uri=uri).get_run(run_id)
 
