@@ -77,8 +77,8 @@ def test_job_entrypoint_and_cli_run_the_same_workflow(ray_local, tmp_path: Path)
     done = subprocess.run(job, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "job" / "job" / "provenance.json").is_file()
-    assert main(["simulate", "--geometry", "ds1-photons", "--prior", "uniform", "--energy-min-gev", "1",
-                 "--energy-max-gev", "20", "--n", "40", "--shard-size", "20", "--seed", "3",
+    assert main(["simulate", "--geometry", "ds1-photons", "--energies", "uniform:1GeV-20GeV", "--n", "40",
+                 "--shard-size", "20", "--seed", "3",
                  "--out", str(tmp_path / "cli")]) == 0
     from_job, from_cli = _showers(tmp_path / "job"), _showers(tmp_path / "cli")
     assert from_job.shape == (40, 368) and np.array_equal(from_job, from_cli)
