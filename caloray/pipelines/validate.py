@@ -72,6 +72,16 @@ class ValidationConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
             raise ConfigError(f"validate: alpha must be in (0, 1), got {self.alpha}")
+        # names checked here, before any file is read or Ray starts (not as a ValueError deep in a replicate)
+        from caloray.features.maps import FEATURE_MAPS
+        from caloray.stats.registry import STATISTICS
+
+        for kind, names, valid in (("statistics", self.statistics, [*STATISTICS, CLASSIFIER]),
+                                   ("features", self.features, list(FEATURE_MAPS))):
+            unknown = [name for name in names if name not in valid]
+            if unknown:
+                raise ConfigError(f"validate: unknown {kind} {', '.join(map(repr, unknown))}; "
+                                  f"valid: {', '.join(valid)}")
 
 
 class _FeatureBatch:

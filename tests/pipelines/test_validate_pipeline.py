@@ -1,10 +1,12 @@
 """`caloray validate` on simulated files: same-distribution samples pass, a shifted sample is rejected."""
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from caloray.cli import main
+from caloray.io import write_showers
 from caloray.pipelines.validate import summary_rows, verdict_line
 from caloray.sim import SimConfig, simulate_to_files
 
@@ -90,3 +92,14 @@ def test_bad_classifier_setting_names_file_and_key(samples, capsys):
     assert main(args) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and str(config) in error and "classifier.dropout must be in [0, 1), got 1.5" in error
+
+
+@pytest.mark.parametrize("flag, name", [("--stats", "ks"), ("--features", "layer-energy")])
+def test_unknown_statistic_or_feature_map_is_one_line_before_any_work(tmp_path, capsys, flag, name):
+    sample = write_showers(tmp_path / "s.h5", np.ones((4, 368), np.float32), np.full(4, 1e4), geometry="ds1-photons")
+    out = tmp_path / "out"
+    args = ["validate", "--reference", str(sample), "--candidate", str(sample), "--geometry", "ds1-photons",
+            flag, name, "--out", str(out)]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and repr(name) in error and "valid:" in error and not out.exists()
