@@ -30,6 +30,7 @@ from caloray.calibrate.mle import LogLikelihood, MLESettings
 from caloray.errors import ShowerFileError
 from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
 from caloray.models.base import Surrogate
+from caloray.models.load import is_checkpoint
 from caloray.pipelines.shards import Unit, UnitWorker, row_units, run_units, unit_seed
 
 #: Loads the model inside an actor (so only a reference travels, never pickled weights); loaders also give
@@ -79,7 +80,8 @@ def _per_mev(log_likelihood: LogLikelihood, jacobian: torch.Tensor) -> LogLikeli
     return lambda z, rows: log_likelihood(z, rows) + jacobian[rows, None]
 
 
-def _feature_voxels(model: Surrogate) -> int | None:
+def feature_voxels(model: Surrogate) -> int | None:
+    """Voxels per shower the model (an ensemble: its first member) reads, or None when it does not say."""
     return getattr(model.members[0] if hasattr(model, "members") else model, "n_voxels", None)
 
 
@@ -98,7 +100,7 @@ class _Calibrator(UnitWorker):
     def compute(self, unit: Unit) -> pa.Table:
         start, stop = unit.key["start"], unit.key["stop"]
         data = read_shower_rows(unit.source, start, stop)
-        expected = _feature_voxels(self.model)
+        expected = feature_voxels(self.model)
         if expected is not None and data["showers"].shape[1] != expected:
             raise ShowerFileError(f"{unit.source}: showers have {data['showers'].shape[1]} voxels, the model "
                                   f"expects {expected} (another geometry?)")
@@ -163,7 +165,7 @@ class ModelReference:
 
     def energy_range_mev(self) -> tuple[float, float] | None:
         """The training range recorded in the registry, or None (checkpoint files do not record it)."""
-        if Path(self.name).suffix in (".pt", ".pth") or Path(self.name).is_file():
+        if is_checkpoint(self.name):
             return None
         from caloray.tracking import registered_energy_range
         from caloray.tracking.registry import split_model_ref

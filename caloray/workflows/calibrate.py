@@ -12,7 +12,7 @@ import numpy as np
 
 from caloray.errors import ConfigError
 from caloray.io import expand_paths
-from caloray.pipelines.calibrate import CalibrationRun, ModelReference, calibrate_files
+from caloray.pipelines.calibrate import CalibrationRun, ModelReference, calibrate_files, feature_voxels
 from caloray.provenance import write_provenance
 from caloray.workflows import Result
 
@@ -42,11 +42,16 @@ class Config(CalibrationRun):
             raise ConfigError("calibrate: rows_per_unit and batch_size must be ≥ 1")
 
 
+def model_reference(model: str, tracking_uri: str | None) -> ModelReference:
+    """What the actors load: `model` with its registry URI resolved here, on the driver."""
+    return ModelReference(model, tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+
+
 def model_and_range(model: str, tracking_uri: str | None, energy_range_mev: tuple[float | None, float | None],
                     ) -> tuple[ModelReference, tuple[float, float]]:
     """The model reference the actors load (URI resolved here, on the driver) and the E_pred range in MeV: the
     configured one, else the registered model's training range."""
-    reference = ModelReference(model, tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+    reference = model_reference(model, tracking_uri)
     if None not in energy_range_mev:
         return reference, energy_range_mev  # type: ignore[return-value]
     recorded = reference.energy_range_mev()
@@ -56,11 +61,9 @@ def model_and_range(model: str, tracking_uri: str | None, energy_range_mev: tupl
     return reference, recorded
 
 
-def model_voxels(reference: ModelReference) -> list[int]:
+def model_voxels(model: str, tracking_uri: str | None) -> list[int]:
     """Voxels per shower the model reads (empty when it does not say): the model is loaded once, on the driver."""
-    model = reference()
-    feature_model = model.members[0] if hasattr(model, "members") else model
-    expected = getattr(feature_model, "n_voxels", None)
+    expected = feature_voxels(model_reference(model, tracking_uri)())
     return [] if expected is None else [int(expected)]
 
 
@@ -69,8 +72,8 @@ def check_inputs(config: Config, *, check_values: bool = False) -> None:
     Ray starts."""
     from caloray.io.checks import check_shower_inputs
 
-    reference = ModelReference(config.model, tracking_uri=config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
-    check_shower_inputs(list(config.inputs), voxels=model_voxels(reference), check_values=check_values)
+    check_shower_inputs(list(config.inputs), voxels=model_voxels(config.model, config.tracking_uri),
+                        check_values=check_values)
 
 
 def run(config: Config) -> Result:

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from caloray.errors import ConfigError
-from caloray.pipelines.calibrate import ModelReference
 from caloray.pipelines.score import score_files
 from caloray.workflows import Result
 from caloray.workflows.calibrate import model_and_range, model_voxels
@@ -39,8 +37,7 @@ def check_inputs(config: Config, *, check_values: bool = False) -> None:
     """Background and signal files against the model's voxel count, before Ray starts (as `calibrate`)."""
     from caloray.io.checks import check_shower_inputs
 
-    reference = ModelReference(config.model, tracking_uri=config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
-    voxels = model_voxels(reference)
+    voxels = model_voxels(config.model, config.tracking_uri)
     for inputs in (config.inputs, config.signal):
         if inputs:
             check_shower_inputs(inputs, voxels=voxels, check_values=check_values)
