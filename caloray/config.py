@@ -137,7 +137,8 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
-def _read_yaml(path: str | Path) -> Any:
+def read_yaml(path: str | Path) -> Any:
+    """The parsed YAML file `path`; a missing file or bad YAML is a one-line ConfigError naming it."""
     try:
         return yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
@@ -148,17 +149,7 @@ def _read_yaml(path: str | Path) -> Any:
 
 def load_yaml(cls: type[T], path: str | Path) -> T:
     """Load dataclass `cls` from a YAML file; errors name the file and key."""
-    return from_dict(cls, _read_yaml(path), where=str(path))
-
-
-def load_with_overrides(cls: type[T], path: str | Path | None, overrides: dict[str, Any], *, where: str) -> T:
-    """Dataclass `cls` from the YAML file `path` (if any) with the `overrides` that are not None on top (the
-    command-line flags); errors name the file, else `where` (the command)."""
-    data = {} if path is None else _read_yaml(path) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of {cls.__name__} fields, got {type(data).__name__}")
-    data |= {key: value for key, value in overrides.items() if value is not None}
-    return from_dict(cls, data, where=where if path is None else str(path))
+    return from_dict(cls, read_yaml(path), where=str(path))
 
 
 def wired(cls: type[T], placeholders: dict[str, Any], **defaults: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from caloray.config import from_dict
+from caloray.config import from_dict, read_yaml
 from caloray.errors import ConfigError
 
 
@@ -111,13 +111,8 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+def _read_mapping(path: Path) -> dict[str, Any]:
+    data = read_yaml(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -133,7 +128,7 @@ def build_config(name: str, path: str | Path | None = None, flags: Mapping[str, 
     spec = WORKFLOWS[name] if name in WORKFLOWS else None
     module = workflow(name)
     source = Path(path) if path else spec.default_config
-    data = _read_yaml(source) if source else {}
+    data = _read_mapping(source) if source else {}
     data = _merge(data, {k: v for k, v in (flags or {}).items() if v is not None})
     data = _merge(data, parse_sets(sets))
     config = from_dict(module.Config, data, where=str(source) if source else name)
