@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.record import append_markdown
 
-SUITES = ("io", "sim", "stats", "validate", "train", "calibrate", "cluster", "generate", "superres", "export",
+SUITES = ("io", "sim", "stats", "sliced", "validate", "train", "calibrate", "cluster", "generate", "superres", "export",
           "inn", "scaling")
 
 

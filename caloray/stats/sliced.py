@@ -24,7 +24,7 @@ def sliced_ks(x: Tensor, y: Tensor, directions: Tensor) -> Tensor:
     x (R, n, d), y (R, m, d) → (R,) float64.
     """
     x, y = as_replicate_pair(x, y)
-    px, py = project(x, directions), project(y, directions)
+    px, py = project(x, directions, keep_float32=True), project(y, directions, keep_float32=True)
     return ks_scale(x.shape[1], y.shape[1]) * per_column(px, py, ks_sup_rows).mean(dim=-1)
 
 
@@ -40,4 +40,4 @@ def sliced_wasserstein(x: Tensor, y: Tensor, directions: Tensor) -> Tensor:
     x (R, n, d), y (R, m, d) → (R,) float64.
     """
     x, y = as_replicate_pair(x, y)
-    return mean_wasserstein(project(x, directions), project(y, directions))
+    return mean_wasserstein(project(x, directions, keep_float32=True), project(y, directions, keep_float32=True))

@@ -127,3 +127,30 @@ def test_float64_values_one_ulp_apart_are_distinct() -> None:
     y = torch.tensor([[[next_up], [3.0]], [[one], [3.0]]], dtype=torch.float64)
     # Replicate 0: F_x − G_y = 1/2 on [1, next_up); replicate 1: identical samples.
     np.testing.assert_array_equal(ks_per_dimension(x, y).numpy()[:, 0], [0.5, 0.0])
+
+
+@pytest.mark.parametrize(("n", "m"), [(300, 300), (240, 410)])
+def test_sorted_key_kernel_matches_the_argsort_kernel_on_float32_and_float64(n: int, m: int) -> None:
+    # The one-sort kernel (float32 keys in the high word, int32 running sums) against the exact float64 argsort,
+    # on rows with and without ties, signed zeros included.
+    from caloray.stats.ecdf import _ks_sup_argsort, _ks_sup_numpy
+
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(8, n))
+    b = rng.normal(0.1, 1.2, size=(8, m))
+    a[:4], b[:4] = np.round(a[:4], 1), np.round(b[:4], 1)  # rows 0–3 tied, rows 4–7 continuous
+    a[:2, :20], b[:2, :20] = -0.0, 0.0
+    for dtype in (np.float32, np.float64):
+        a_, b_ = a.astype(dtype), b.astype(dtype)
+        np.testing.assert_array_equal(_ks_sup_numpy(a_, b_), _ks_sup_argsort(a_, b_))
+
+
+def test_ks_running_sums_past_int32_match_scipy() -> None:
+    # n·m/gcd ≥ 2^31 switches the running sums to int64 (coprime sizes of 50k rows); scipy computes it directly.
+    rng = np.random.default_rng(12)
+    n, m = 50_000, 49_999
+    assert n * m // np.gcd(n, m) >= 2**31
+    a = rng.normal(size=n).astype(np.float32)
+    b = rng.normal(0.01, 1.0, size=m).astype(np.float32)
+    got = ks_sup_rows(torch.as_tensor(a[None]), torch.as_tensor(b[None])).item()
+    assert got == pytest.approx(ks_2samp(a, b).statistic, rel=1e-12)

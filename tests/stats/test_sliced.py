@@ -96,3 +96,34 @@ def test_swd_scales_with_the_units_and_ks_does_not() -> None:
 def test_wrong_direction_shape_is_rejected() -> None:
     with pytest.raises(ValueError, match="directions"):
         sliced_ks(torch.zeros(5, 3), torch.zeros(5, 3), torch.zeros(4, 2))
+
+
+def test_float32_projections_give_scipy_statistics_of_those_projections() -> None:
+    # float32 samples keep their float32 projections (no float64 copy): SKS and SWD are then the exact KS and W1
+    # of those projected values, as scipy computes them column by column.
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(2, 120, 30)).astype(np.float32)
+    y = rng.standard_t(5, size=(2, 90, 30)).astype(np.float32)
+    theta = random_directions(30, 7, seed=4)
+    px = project(torch.as_tensor(x), theta, keep_float32=True).numpy()
+    py = project(torch.as_tensor(y), theta, keep_float32=True).numpy()
+    assert px.dtype == np.float32 and px.shape == (2, 120, 7)
+    scale = np.sqrt(120 * 90 / 210)
+    ks = [np.mean([scale * ks_2samp(px[r, :, k], py[r, :, k]).statistic for k in range(7)]) for r in range(2)]
+    w1 = [np.mean([wasserstein_distance(px[r, :, k], py[r, :, k]) for k in range(7)]) for r in range(2)]
+    np.testing.assert_allclose(sliced_ks(torch.as_tensor(x), torch.as_tensor(y), theta).numpy(), ks, rtol=1e-12)
+    np.testing.assert_allclose(sliced_wasserstein(torch.as_tensor(x), torch.as_tensor(y), theta).numpy(), w1,
+                               rtol=1e-12)
+
+
+def test_float32_and_float64_kernels_agree_bit_for_bit_on_the_same_projections() -> None:
+    # The float32 sort path and the float64 one (uint64 keys with the ulp check) on identical values.
+    from caloray.stats.ecdf import ks_sup_rows, per_column, wasserstein1_rows
+
+    rng = np.random.default_rng(10)
+    x = torch.as_tensor(rng.normal(size=(3, 200, 50)).astype(np.float32))
+    y = torch.as_tensor(rng.normal(0.05, 1.0, size=(3, 200, 50)).astype(np.float32))
+    theta = random_directions(50, 12, seed=5)
+    px, py = project(x, theta, keep_float32=True), project(y, theta, keep_float32=True)
+    for row_fn in (ks_sup_rows, wasserstein1_rows):
+        assert torch.equal(per_column(px, py, row_fn), per_column(px.double(), py.double(), row_fn))
