@@ -10,7 +10,7 @@ same directions. Each repeat times the baseline and caloray back to back, altern
 same thread count for torch and for numpy's BLAS (threadpoolctl, when installed; one thread by default, as
 issue #14 measures). The machine may be shared: rows give the median and min–max over repeats of the per-repeat
 speed-up, by wall time and by CPU time (process_time, all threads of this process), and where caloray's time
-goes (float32 projection GEMM vs the 1-D statistics).
+goes (float32 projection GEMM — oneDNN, next to the plain BLAS matmul — vs the 1-D statistics).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def bench_sliced(d: int, n: int, n_slices: int, repeat: int, threads: int, seed:
     loops = {"sks": baseline_sks, "swd": baseline_swd}
     times: dict[str, list[float]] = {key: [] for key in (
         "sks wall", "sks cpu", "swd wall", "swd cpu", "base proj wall", "base proj cpu", "base sks wall",
-        "base sks cpu", "base swd wall", "base swd cpu", "gemm cpu", "ks rows cpu", "w1 rows cpu")}
+        "base sks cpu", "base swd wall", "base swd cpu", "gemm cpu", "matmul cpu", "ks rows cpu", "w1 rows cpu")}
     ours_values: dict[str, float] = {}
     base_values: dict[str, float] = {}
     previous = torch.get_num_threads()
@@ -108,6 +108,8 @@ def bench_sliced(d: int, n: int, n_slices: int, repeat: int, threads: int, seed:
                         _, _, sample["w1 rows cpu"] = _timed(
                             lambda px=px, py=py: per_column(px, py, wasserstein1_rows))
                         del px, py
+                        theta32 = context.directions.float()
+                        _, _, sample["matmul cpu"] = _timed(lambda t=theta32: (x @ t, y @ t))  # BLAS, not oneDNN
                     else:
                         (bx, by), sample["base proj wall"], sample["base proj cpu"] = _timed(
                             lambda: (baseline_projection(xn, theta), baseline_projection(yn, theta)))
@@ -144,6 +146,8 @@ def bench_sliced(d: int, n: int, n_slices: int, repeat: int, threads: int, seed:
     gemm = float(np.median(times["gemm cpu"]))
     rows += [
         (f"stats/sliced {tag} caloray float32 projection GEMMs (both samples), CPU median", gemm, "s"),
+        (f"stats/sliced {tag} the same two products as plain torch matmul (BLAS), CPU median",
+         float(np.median(times["matmul cpu"])), "s"),
         (f"stats/sliced {tag} caloray KS of the K projected columns, CPU median",
          float(np.median(times["ks rows cpu"])), "s"),
         (f"stats/sliced {tag} caloray W1 of the K projected columns, CPU median",

@@ -7,6 +7,10 @@ from torch import Tensor
 
 from caloray.stats._shapes import as_replicates
 
+#: oneDNN's linear primitive (weights (K, d)), or None where this torch build lacks it (see float32_product).
+_ONEDNN_LINEAR = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None) if (
+    torch.backends.mkldnn.is_available()) else None
+
 #: Rows of a sample projected per matrix product (bounds the float64 copy of the input).
 PROJECTION_ROWS = 1 << 14
 
@@ -22,6 +26,22 @@ def random_directions(d: int, n_slices: int, seed: int, device: torch.device | s
     generator = torch.Generator().manual_seed(int(seed))
     normals = torch.randn(d, n_slices, generator=generator, dtype=torch.float64)
     return (normals / normals.norm(dim=0, keepdim=True)).to(device)
+
+
+def float32_product(a: Tensor, theta: Tensor) -> Tensor:
+    """a (rows, d) @ θ (d, K) in float32 → (rows, K) float32.
+
+    On CPUs, through oneDNN's matmul primitive (the kernel torch's compiler emits for linear layers) when this
+    torch build has it: for the tall-skinny products of projections (K ~ 100 directions, d in the thousands) it
+    takes ~10–15% less CPU time than the default BLAS call (`python -m bench --only sliced`), with the same float32
+    inputs and float32 accumulation. Anywhere else, or if that private op is missing, the plain matmul.
+    """
+    if a.device.type == "cpu" and a.dtype == theta.dtype == torch.float32 and _ONEDNN_LINEAR is not None:
+        try:
+            return _ONEDNN_LINEAR(a.contiguous(), theta.T.contiguous(), None, "none", [], "")
+        except RuntimeError:  # an unsupported layout or build: the plain product below is always right
+            pass
+    return a @ theta
 
 
 def project(x: Tensor, directions: Tensor, *, keep_float32: bool = False) -> Tensor:
@@ -40,8 +60,7 @@ def project(x: Tensor, directions: Tensor, *, keep_float32: bool = False) -> Ten
         raise ValueError(f"directions must be (d={x.shape[2]}, K), got {tuple(directions.shape)}")
     if x.dtype == torch.float32:
         theta32 = directions.to(device=x.device, dtype=torch.float32)
-        flat = x.reshape(-1, x.shape[2])
-        out = (flat @ theta32).reshape(x.shape[0], x.shape[1], theta32.shape[1])
+        out = float32_product(x.reshape(-1, x.shape[2]), theta32).reshape(x.shape[0], x.shape[1], theta32.shape[1])
         return out if keep_float32 else out.to(torch.float64)
     theta = directions.to(device=x.device, dtype=torch.float64)
     flat = x.reshape(-1, x.shape[2])

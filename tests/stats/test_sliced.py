@@ -127,3 +127,18 @@ def test_float32_and_float64_kernels_agree_bit_for_bit_on_the_same_projections()
     px, py = project(x, theta, keep_float32=True), project(y, theta, keep_float32=True)
     for row_fn in (ks_sup_rows, wasserstein1_rows):
         assert torch.equal(per_column(px, py, row_fn), per_column(px.double(), py.double(), row_fn))
+
+
+def test_float32_product_agrees_with_the_plain_matmul_and_falls_back_without_onednn(monkeypatch) -> None:
+    from caloray.stats import projections
+
+    rng = np.random.default_rng(11)
+    a = torch.as_tensor(rng.normal(size=(257, 700)).astype(np.float32))
+    theta = random_directions(700, 13, seed=6)
+    exact = a.double() @ theta
+    fast = projections.float32_product(a, theta.float())
+    assert fast.dtype == torch.float32 and fast.shape == (257, 13)
+    # float32 rounding of 700-term sums of O(1) products: ~1e-7·sqrt(700) of the sums' scale
+    torch.testing.assert_close(fast.double(), exact, rtol=0, atol=1e-5)
+    monkeypatch.setattr(projections, "_ONEDNN_LINEAR", None)
+    torch.testing.assert_close(projections.float32_product(a, theta.float()), a @ theta.float(), rtol=0, atol=0)
