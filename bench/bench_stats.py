@@ -7,7 +7,8 @@
 `--repeat` runs after one warm-up (a warm-up over 2 s is the figure), on whatever threads torch
 uses here (torch.get_num_threads()).
 Scipy baselines loop ks_2samp / wasserstein_distance over dimensions or projections; where that loop
-would take long it runs on a subset of columns and is extrapolated linearly (the row says so).
+would take long it runs on a subset of columns and is extrapolated linearly (the row says so). The single-replicate
+SKS/SWD comparison with repeats, spread and CPU time is `bench/bench_sliced.py` (`python -m bench --only sliced`).
 "stats/null" rows time what a validation run does: many bootstrap replicates from fixed pools, where caloray
 projects (SKS/SWD) and ranks (KS/W1 by counting) the pools once; the baseline redoes the straightforward
 per-replicate loop (draw rows, float64 numpy projection, scipy per column).
