@@ -8,7 +8,6 @@ overrides) and call its `run`, so a field added to a `Config` is reachable from 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -141,9 +140,19 @@ def output_folder(name: str, config: Any) -> Path:
     return Path(getattr(config, WORKFLOWS[name].out_field))
 
 
-def with_output(name: str, config: Any, out: str | Path) -> Any:
-    """`config` with its output folder set to `out`."""
-    return dataclasses.replace(config, **{WORKFLOWS[name].out_field: str(out)})
+def run_workflow(name: str, config: Any, *, check_values: bool = False, **options: Any) -> Result:
+    """Workflow `name` on `config` as every front door runs it: its input checks (with `check_values`, also
+    NaN/inf/negative energies) before Ray starts, then Ray (`RAY_ADDRESS`, else a local one), `run(config,
+    **options)` and its summary on stdout."""
+    from caloray.runtime import init_ray
+
+    module = workflow(name)
+    if hasattr(module, "check_inputs"):
+        module.check_inputs(config, check_values=check_values)
+    init_ray()
+    result = module.run(config, **options)
+    print(result.summary, flush=True)
+    return result
 
 
 def write_job_record(name: str, config: Any, result: Result) -> Path:
@@ -151,12 +160,11 @@ def write_job_record(name: str, config: Any, result: Result) -> Path:
     address, MLflow tracking URI, credentials redacted), next to what the workflow itself writes into OUT."""
     import os
 
-    import ray
-
     from caloray.provenance import write_provenance
+    from caloray.runtime import ray_job_id
     from caloray.tracking.store import redact_uri
 
-    job = {"ray_job_id": ray.get_runtime_context().get_job_id() if ray.is_initialized() else None,
+    job = {"ray_job_id": ray_job_id(),
            "ray_address": redact_uri(os.environ.get("RAY_ADDRESS")),
            "mlflow_tracking_uri": redact_uri(os.environ.get("MLFLOW_TRACKING_URI"))}
     paths = {role: [str(p) for p in files] for role, files in result.paths.items()}

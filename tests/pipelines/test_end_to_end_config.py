@@ -15,7 +15,7 @@ from caloray.geometry import get_geometry
 from caloray.pipelines.end_to_end import PipelineConfig
 from caloray.pipelines.end_to_end.config import GENERATOR_KINDS
 from caloray.train.build import default_model_builder, resolve_model_kwargs
-from caloray.workflows.demo import DEFAULT_CONFIG
+from caloray.workflows import WORKFLOWS
 
 SMALL_KWARGS = {
     "shower-inn": {"blocks": 1, "hidden_features": [8], "bins": 4},
@@ -26,9 +26,9 @@ SMALL_KWARGS = {
 
 
 def _pipeline(kind: str, kwargs: dict) -> PipelineConfig:
-    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data = yaml.safe_load(WORKFLOWS["demo"].default_config.read_text())
     data["train"]["generator"]["model"] = {"kind": kind, "kwargs": kwargs}
-    return from_dict(PipelineConfig, data, where=str(DEFAULT_CONFIG))
+    return from_dict(PipelineConfig, data, where=str(WORKFLOWS["demo"].default_config))
 
 
 def test_generator_kinds_include_the_inns_and_exclude_the_student() -> None:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from caloray.config import to_dict
 from caloray.pipelines.end_to_end.config import PipelineConfig
-from caloray.pipelines.end_to_end.record import start_pipeline_run
 from caloray.pipelines.end_to_end.stages import (
     stage_calibrate,
     stage_generate,
@@ -20,13 +20,19 @@ from caloray.pipelines.end_to_end.stages import (
     stage_train,
     stage_validate,
 )
+from caloray.runtime import ray_job_id
+from caloray.tracking.run import Run
 from caloray.tracking.store import redact_uri, ui_command
 
 
 def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False) -> dict[str, Any]:
     """Run every stage into `out`; returns the summary written to OUT/pipeline.json. Ray must be connected."""
     out.mkdir(parents=True, exist_ok=True)
-    tracker = start_pipeline_run(config, out)
+    # The `pipeline` run (params: the whole config) in the one store every stage uses: `config.tracking_uri`, else
+    # MLFLOW_TRACKING_URI, else a local SQLite store in `out` with its artifacts under `out/mlartifacts`.
+    tracker = Run.start(config.experiment, "pipeline", out, tracking_uri=config.tracking_uri, params=to_dict(config),
+                        tags={"caloray.role": "pipeline", "caloray.ray_job_id": str(ray_job_id())},
+                        system_metrics=True)
     uri = tracker.tracking_uri
     metrics: dict[str, float] = {}  # the finite metrics logged, for the summary
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from caloray.errors import ConfigError
 from caloray.pipelines.end_to_end.config import PipelineConfig
 from caloray.provenance import write_json_atomic
 from caloray.train import TrainConfig
+from caloray.workflows import Result
 
 #: Written next to a finished training: its registry reference, metrics and config, for `--resume`.
 REGISTERED_FILE = "registered.json"
@@ -86,6 +88,13 @@ def stage_train(name: str, train: TrainConfig, data: list[Path], out: Path, uri:
     return ref, metrics
 
 
+def _run_stage(name: str, section: Any, options: dict[str, Any] | None = None, **wiring: Any) -> Result:
+    """Workflow `name` on the pipeline's `section` (that workflow's Config) with what the pipeline wires in."""
+    from caloray.workflows import workflow
+
+    return workflow(name).run(dataclasses.replace(section, **wiring), **(options or {}))
+
+
 def _prefixed(stage: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{stage}.{k}": v for k, v in metrics.items()}
 
@@ -94,46 +103,36 @@ def stage_generate(config: PipelineConfig, generator: str, flow1: str, out: Path
     """Generate from the registered generator (chained to Flow-I when it is a Flow-II), validated against the
     reference sample."""
     from caloray.generate.models import CHAIN_KINDS
-    from caloray.workflows import generate
 
     layer_model = flow1 if config.train.generator.model.kind in CHAIN_KINDS else None
-    result = generate.run(dataclasses.replace(
-        config.generate, model=generator, layer_model=layer_model, out=str(out / "generated"), tracking_uri=uri,
-        experiment=config.experiment, geometry=config.data.train.geometry, reference=[str(out / "sim" / "reference")]),
-        progress=False)
+    result = _run_stage("generate", config.generate, {"progress": False}, model=generator, layer_model=layer_model,
+                        out=str(out / "generated"), tracking_uri=uri, experiment=config.experiment,
+                        geometry=config.data.train.geometry, reference=[str(out / "sim" / "reference")])
     print(f"generate: {result.summary}", flush=True)
     return result.paths["shards"], {"metrics": _prefixed("generate", result.metrics),
                                     "run_id": result.detail.mlflow_run_id, "validation_passed": result.passed}
 
 
 def stage_validate(config: PipelineConfig, candidate: list[Path], out: Path, uri: str) -> dict[str, float]:
-    from caloray.workflows import validate
-
-    result = validate.run(dataclasses.replace(
-        config.validate, reference=[str(out / "sim" / "reference")], candidate=[str(p) for p in candidate],
-        geometry=config.data.train.geometry, out=str(out / "validation"), experiment=config.experiment,
-        tracking_uri=uri))
+    result = _run_stage("validate", config.validate, reference=[str(out / "sim" / "reference")],
+                        candidate=[str(p) for p in candidate], geometry=config.data.train.geometry,
+                        out=str(out / "validation"), experiment=config.experiment, tracking_uri=uri)
     return _prefixed("validate", result.metrics)
 
 
 def stage_calibrate(config: PipelineConfig, flow1: str, inputs: list[Path], out: Path, uri: str) -> dict[str, float]:
     """Calibrate the calibration sample with the registered Flow-I (its training range); the bias table goes to
     OUT/calibrated/summary.txt and the metrics."""
-    from caloray.workflows import calibrate
-
-    result = calibrate.run(dataclasses.replace(config.calibrate, model=flow1, inputs=tuple(str(p) for p in inputs),
-                                               out_dir=str(out / "calibrated"), tracking_uri=uri))
+    result = _run_stage("calibrate", config.calibrate, model=flow1, inputs=tuple(str(p) for p in inputs),
+                        out_dir=str(out / "calibrated"), tracking_uri=uri)
     print(result.summary, flush=True)
     return _prefixed("calibrate", result.metrics)
 
 
 def stage_superres(config: PipelineConfig, model: str, inputs: list[Path], out: Path, uri: str) -> dict[str, float]:
     """Upsample with the registered SuperResolutionFlow; checks that every shower keeps its energy."""
-    from caloray.workflows import superres
-
     assert config.data.superres is not None
-    result = superres.run(dataclasses.replace(config.superres, model=model, inputs=[str(p) for p in inputs],
-                                              out=str(out / "superres"), geometry=config.data.superres.geometry,
-                                              tracking_uri=uri))
+    result = _run_stage("superres", config.superres, model=model, inputs=[str(p) for p in inputs],
+                        out=str(out / "superres"), geometry=config.data.superres.geometry, tracking_uri=uri)
     print(f"superres: {result.summary}", flush=True)
     return _prefixed("superres", result.metrics)
