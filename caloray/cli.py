@@ -60,13 +60,6 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
 
-def config_flag(p: argparse.ArgumentParser, what: str, *, positional: bool = False) -> None:
-    """`--config FILE` (every command that takes a config); `positional` keeps the older `COMMAND FILE` too."""
-    p.add_argument("--config", metavar="FILE", help=what)
-    if positional:
-        p.add_argument("config_file", nargs="?", metavar="CONFIG", help="the same as --config FILE")
-
-
 def tracking_flag(p: argparse.ArgumentParser, default: str = "MLFLOW_TRACKING_URI") -> None:
     """`--tracking-uri` of every command that reads or writes MLflow."""
     p.add_argument("--tracking-uri", metavar="URI", help=f"MLflow tracking/registry URI (default: {default})")
@@ -104,11 +97,11 @@ def command_config(args: argparse.Namespace) -> Any:
 def run_command(args: argparse.Namespace) -> int:
     """A workflow command: its Config (`command_config`), its input checks before Ray starts, then Ray, `run`,
     its summary; exit status 1 when a configured gate failed."""
-    from caloray.workflows import output_folder, run_workflow
+    from caloray.workflows import WORKFLOWS, run_workflow
 
     config = command_config(args)
     if getattr(args, "out", None) is None:  # the config's folder: `main` removes it again if this run creates it
-        args.out = str(output_folder(args.workflow, config))
+        args.out = str(getattr(config, WORKFLOWS[args.workflow].out_field))
         args.out_is_new = is_new_folder(args.out)
     options = {"resume": args.resume} if "resume" in args else {}
     return run_workflow(args.workflow, config, check_values=getattr(args, "check_values", False),
@@ -191,8 +184,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from caloray.workflows import WORKFLOWS
-
     parser = _Parser(
         prog="caloray",
         description="Machine-learned calorimeter simulation, calibration and validation on Ray, tracked in MLflow.",
@@ -200,24 +191,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"caloray {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    def command(name: str, extra: Callable[[argparse.Namespace], dict[str, Any]] | None = None,
+    def command(name: str, extra: Callable[[argparse.Namespace], dict[str, Any]] | None = None, *,
+                config: str = "YAML with the workflow's Config fields (flags override it)", positional: bool = False,
                 **kwargs: Any) -> argparse.ArgumentParser:
-        """Subcommand `name`; a workflow's runs `run_command` (`extra`: flags it derives from the others)."""
+        """Workflow subcommand `name`: `--config FILE` (`config`: its help; `positional`: the older `COMMAND FILE`
+        too) and `--set`; runs `run_command` (`extra`: the flags it derives from the others)."""
         p = sub.add_parser(name, **kwargs)
+        p.add_argument("--config", metavar="FILE", help=config)
+        if positional:
+            p.add_argument("config_file", nargs="?", metavar="CONFIG", help="the same as --config FILE")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any Config field (dotted keys reach nested ones; YAML values); repeatable")
         p.set_defaults(handler=run_command, workflow=name, extra=extra or (lambda args: {}))
         return p
 
-    p = command("demo", help="end-to-end pipeline on built-in simulated data (what `make run` does)",
+    p = command("demo", config="PipelineConfig YAML (default: the embedded caloray/configs/demo.yaml)",
+                help="end-to-end pipeline on built-in simulated data (what `make run` does)",
                 description="Simulate → ingest with Ray Data → train Flow-I, a shower generator and a "
                 "super-resolution flow on Ray Train → generate → validate → calibrate → super-resolve, "
                 "all tracked in the local MLflow store; ends with a summary and the MLflow UI command. "
                 "Rerunning into the same folder reuses finished stages.")
     p.add_argument("--out", help="output folder (default outputs/demo)")
-    config_flag(p, "PipelineConfig YAML (default: the embedded caloray/configs/demo.yaml)")
     p.add_argument("--gpu", action="store_const", const=True, help="train with one GPU per Ray Train worker")
     tracking_flag(p, "MLFLOW_TRACKING_URI, else a local store in the output folder")
 
-    p = command("simulate", _energy_spec, help="simulate showers with the built-in parametrized simulator",
+    p = command("simulate", _energy_spec, config="YAML file with SimConfig fields (flags override it)",
+                help="simulate showers with the built-in parametrized simulator",
                 description="Ray-parallel over shards, deterministic per (seed, shard), streaming to "
                 "CaloChallenge HDF5 shards. Parametrized showers, not Geant4.")
     p.add_argument("--geometry", help="ds1-photons | ds1-pions | ds2 | ds3 | ecal-hcal")
@@ -229,7 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "as `generate --energies`")
     p.add_argument("--seed", type=int)
     p.add_argument("--shard-size", type=int, help="showers per HDF5 shard")
-    config_flag(p, "YAML file with SimConfig fields (flags override it)")
     p.add_argument("--out", required=True, help="output folder for the shards")
 
     p = command("features", help="compute high-level features of shower files (Parquet)",
@@ -253,10 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     root_layout_flag(p)
     p.set_defaults(handler=_inspect)
 
-    p = command("train", _train_tracking, help="train an ensemble on Ray Train, tracked in MLflow",
+    p = command("train", _train_tracking, config="TrainConfig YAML (see caloray/configs/train-*.yaml)", positional=True,
+                help="train an ensemble on Ray Train, tracked in MLflow",
                 description="Train K members of a surrogate (YAML TrainConfig) concurrently on Ray Train, "
                 "log each as a nested MLflow run and register the ensemble.")
-    config_flag(p, "TrainConfig YAML (see caloray/configs/train-*.yaml)", positional=True)
     p.add_argument("--resume", action="store_true", help="continue interrupted members from their checkpoints")
     tracking_flag(p, "the config's tracking.tracking_uri, else MLFLOW_TRACKING_URI, else a local store")
 
@@ -287,13 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signal", nargs="+", help="signal shower files")
     p.add_argument("--out", required=True)
 
-    p = command("calibration-study", help="the MLE-calibration paper's study on simulated pions",
+    p = command("calibration-study", config="YAML with CalibrationStudyConfig fields", positional=True,
+                help="the MLE-calibration paper's study on simulated pions",
                 description="Trains flow and DNN ensembles on uniform and log-uniform priors, calibrates "
                 "10…90 GeV evaluation sets, and writes/logs the bias and resolution table and plots.")
-    config_flag(p, "YAML with CalibrationStudyConfig fields", positional=True)
     p.add_argument("--out", help="output folder")
 
-    p = command("validate", help="calibrated two-sample tests of candidate vs reference showers",
+    p = command("validate", config="YAML with ValidationConfig fields (flags override it)",
+                help="calibrated two-sample tests of candidate vs reference showers",
                 description="Feature maps × statistics on Ray: the calibrated test (a held-out experiment "
                 "against the permutation null of its rows: p_value, sigma, PASS/FAIL at alpha / n_tests) and "
                 "the thesis summary (bootstrap or permutation null: median_p, power); writes replicate arrays "
@@ -316,16 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--max-rows", type=int, help="at most this many showers per sample")
     p.add_argument("--alpha", type=float, help="family-wise level of the PASS/FAIL line (Bonferroni over the tests)")
-    config_flag(p, "YAML with ValidationConfig fields (flags override it)")
     p.add_argument("--out", help="output folder")
     tracking_flag(p)
     check_values_flag(p)
     root_layout_flag(p)
 
-    p = command("amplification", help="the camel-back amplification study with flows and flow ensembles",
+    p = command("amplification",
+                config="AmplificationConfig YAML (see caloray/configs/amplification.yaml)", positional=True,
+                help="the camel-back amplification study with flows and flow ensembles",
                 description="Quantile MSE vs generated events for 10/20/50 quantiles, the 5-parameter fit "
                 "benchmark, amplification factors with uncertainties from repeated trainings (Ray tasks).")
-    config_flag(p, "AmplificationConfig YAML (see caloray/configs/amplification.yaml)", positional=True)
     p.add_argument("--out", help="output folder (default outputs/amplification)")
 
     p = sub.add_parser("export", help="export a trained model as ONNX graphs for C++ inference (ONNX Runtime)",
@@ -356,15 +355,17 @@ def build_parser() -> argparse.ArgumentParser:
     tracking_flag(p)
     check_values_flag(p)
 
-    p = command("superres-study", help="the super-resolution thesis' evaluation: strict vs oracle upsampling",
+    p = command("superres-study", positional=True,
+                config="YAML with SuperResStudyConfig fields (see caloray/configs/superres-study.yaml)",
+                help="the super-resolution thesis' evaluation: strict vs oracle upsampling",
                 description="Simulates ds2 electrons, trains the strict and the oracle SuperResolutionFlow, "
                 "upsamples held-out coarse showers (Ray Data) and tabulates p-value and sigma per feature map "
                 "× statistic × batch size against held-out fine showers, checks coarse-level energy "
                 "conservation and H0 acceptance, and writes plots, provenance and an MLflow run.")
-    config_flag(p, "YAML with SuperResStudyConfig fields (see caloray/configs/superres-study.yaml)", positional=True)
     p.add_argument("--out", help="output folder")
 
-    p = command("generate", help="production generation of showers from a trained model (Ray Data, resumable)",
+    p = command("generate", config="YAML with GenerationConfig fields (flags override it)",
+                help="production generation of showers from a trained model (Ray Data, resumable)",
                 description=GENERATE_DESCRIPTION, epilog=GENERATE_EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="registry NAME[:VERSION] (newest when omitted), NAME@ALIAS (e.g. @validated) "
@@ -374,7 +375,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--energies", metavar="SPEC", help="log-uniform:A-B | uniform:A-B | fixed:E1,E2,... in MeV, or "
                    "with units (log-uniform:1GeV-100GeV); default: log-uniform over the model's training range")
     p.add_argument("--out", help="output folder (default outputs/generate)")
-    config_flag(p, "YAML with GenerationConfig fields (flags override it)")
     p.add_argument("--seed", type=int, help="root seed of every shard (default 0)")
     p.add_argument("--shard-size", type=int, help="showers per HDF5 shard (default 10000)")
     p.add_argument("--batch-size", type=int, help="showers per model call (default 2000)")
@@ -400,12 +400,6 @@ def build_parser() -> argparse.ArgumentParser:
     check_values_flag(p)
     p.add_argument("--experiment", help="MLflow experiment (default caloray-generate)")
 
-    for name, p in sub.choices.items():  # every workflow command takes a config file and field overrides
-        if name in WORKFLOWS:
-            if not any(a.dest == "config" for a in p._actions):
-                config_flag(p, f"YAML with the {name} workflow's Config fields (flags override it)")
-            p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                           help="override any Config field (dotted keys reach nested ones; YAML values); repeatable")
     return parser
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from caloray.cli import build_parser
-from caloray.pipelines.end_to_end import summary_text
 from caloray.workflows import WORKFLOWS, build_config
+from caloray.workflows.pipeline import summary_text
 
 
 def test_embedded_demo_config_is_a_complete_laptop_sized_pipeline() -> None:

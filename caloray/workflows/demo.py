@@ -4,8 +4,8 @@ MLflow store OUT/mlflow.db."""
 
 from __future__ import annotations
 
-from caloray.pipelines.end_to_end import PipelineConfig as Config
 from caloray.workflows import Result, pipeline
+from caloray.workflows.pipeline import Config
 
 __all__ = ["Config", "run"]
 

@@ -12,10 +12,9 @@ import yaml
 from caloray.config import from_dict
 from caloray.errors import ConfigError
 from caloray.geometry import get_geometry
-from caloray.pipelines.end_to_end import PipelineConfig
-from caloray.pipelines.end_to_end.config import GENERATOR_KINDS
 from caloray.train.build import default_model_builder, resolve_model_kwargs
 from caloray.workflows import WORKFLOWS
+from caloray.workflows.pipeline import GENERATOR_KINDS, PipelineConfig
 
 SMALL_KWARGS = {
     "shower-inn": {"blocks": 1, "hidden_features": [8], "bins": 4},
@@ -52,8 +51,8 @@ def test_pipeline_builds_and_samples_an_inn_generator(kind: str) -> None:
 def test_generate_stage_chains_flow1_only_for_flow2(kind: str, chained: bool, monkeypatch: pytest.MonkeyPatch,
                                                      tmp_path: Path) -> None:
     import caloray.workflows.generate as generate_workflow
-    from caloray.pipelines.end_to_end.stages import stage_generate
     from caloray.workflows import Result
+    from caloray.workflows.pipeline import stage_generate
 
     seen = {}
 

@@ -10,13 +10,13 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-import caloray.pipelines.end_to_end.driver as driver
+import caloray.workflows.pipeline as driver
 from caloray.config import from_dict
 from caloray.errors import ConfigError
-from caloray.pipelines.end_to_end import PipelineConfig, run_pipeline
 from caloray.tracking.report import log_report
 from caloray.tracking.run import Run
 from caloray.workflows import WORKFLOWS
+from caloray.workflows.pipeline import PipelineConfig, run_pipeline
 
 
 @pytest.fixture
