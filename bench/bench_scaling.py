@@ -265,7 +265,7 @@ def bench_calibrate(root: Path, n: int, repeats: int) -> list[Row]:
     from caloray.geometry import get_geometry
     from caloray.io import read_shower_rows, write_showers
     from caloray.models import LayerEnergyFlow, load_model, save_model
-    from caloray.pipelines.calibrate import CalibrationRun, ModelReference, calibrate_files, calibrate_rows
+    from caloray.workflows.calibrate import CalibrationRun, ModelReference, calibrate_files, calibrate_rows
 
     geometry = get_geometry("ecal-hcal")
     rng = np.random.default_rng(0)

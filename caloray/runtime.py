@@ -30,6 +30,18 @@ def worker_niceness_env() -> None:
     os.environ.setdefault("RAY_worker_niceness", str(WORKER_NICENESS))
 
 
+def worker_device(use_gpu: bool) -> str:
+    """"cuda" when the worker was given a GPU and sees one, else "cpu"."""
+    import torch
+
+    return "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+
+
+def ray_job_id() -> str | None:
+    """The id of the Ray job this driver runs as (None without a Ray connection), for run records."""
+    return ray.get_runtime_context().get_job_id() if ray.is_initialized() else None
+
+
 def init_ray(address: str | None = None, *, num_cpus: int | None = None, quiet: bool = True) -> None:
     """Connect to `address` (or `RAY_ADDRESS`), else start a local Ray; idempotent.
 

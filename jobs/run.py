@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from caloray.errors import ConfigError, one_line, user_error
-from caloray.workflows import WORKFLOWS, build_config, with_output, workflow, write_job_record
+from caloray.workflows import WORKFLOWS, build_config, run_workflow, workflow, write_job_record
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,21 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one workflow; caloray's input errors propagate (the script turns them into one line and exit 2)."""
-    from caloray.runtime import init_ray
-
     args = build_parser().parse_args(argv)
-    config = build_config(args.workflow, args.config, sets=args.set)
-    if args.out:
-        config = with_output(args.workflow, config, args.out)
-    module = workflow(args.workflow)
-    run = module.run
-    if args.resume and "resume" not in inspect.signature(run).parameters:
+    config = build_config(args.workflow, args.config, {WORKFLOWS[args.workflow].out_field: args.out}, args.set)
+    if args.resume and "resume" not in inspect.signature(workflow(args.workflow).run).parameters:
         raise ConfigError(f"--resume: {args.workflow} has no resume option (reruns into the same folder resume)")
-    if hasattr(module, "check_inputs"):  # the input files, before Ray starts
-        module.check_inputs(config)
-    init_ray()
-    result = run(config, **({"resume": True} if args.resume else {}))
-    print(result.summary, flush=True)
+    result = run_workflow(args.workflow, config, **({"resume": True} if args.resume else {}))
     path = write_job_record(args.workflow, config, result)
     print(f"{args.workflow}: outputs in {result.out}, job record in {path}", flush=True)
     return result.exit_status

@@ -108,7 +108,7 @@ def test_energies_with_units_are_parsed_once(monkeypatch, tmp_path):
 
     import caloray.runtime
     import caloray.workflows.simulate
-    from caloray.cli import _model_flags
+    from caloray.cli import _energy_range
 
     configs = []
     monkeypatch.setattr(caloray.runtime, "init_ray", lambda *a, **k: None)
@@ -121,9 +121,8 @@ def test_energies_with_units_are_parsed_once(monkeypatch, tmp_path):
     assert [(c.prior, c.energy_min_mev, c.energy_max_mev) for c in configs[:2]] == [
         ("uniform", 10_000.0, 20_000.0), ("log-uniform", 10_000.0, 20_000.0)]
     assert (configs[2].prior, configs[2].energies_mev) == ("fixed", (1000.0, 500.0))
-    model = argparse.Namespace(model="m.pt", tracking_uri=None, seed=0, input=["a.h5"])
-    new = _model_flags(argparse.Namespace(**vars(model), energy_range="1GeV-0.1TeV", energy_range_gev=None))
-    old = _model_flags(argparse.Namespace(**vars(model), energy_range=None, energy_range_gev=[1.0, 100.0]))
+    new = _energy_range(argparse.Namespace(energy_range="1GeV-0.1TeV", energy_range_gev=None))
+    old = _energy_range(argparse.Namespace(energy_range=None, energy_range_gev=[1.0, 100.0]))
     assert [(f["energy_min_mev"], f["energy_max_mev"]) for f in (new, old)] == [(1000.0, 100_000.0)] * 2
     assert main([*base, "--energies", "uniform:20GeV-10GeV"]) == 2
 

@@ -86,9 +86,9 @@ def test_every_shipped_config_still_loads():
     from caloray.studies.calibration import CalibrationStudyConfig
     from caloray.studies.superres import SuperResStudyConfig
     from caloray.train import load_train_config
-    from caloray.workflows.demo import load_demo_config
+    from caloray.workflows import build_config
 
-    loaders = {"amplification": load_amplification_config, "demo": load_demo_config,
+    loaders = {"amplification": load_amplification_config, "demo": lambda p: build_config("demo", p),
                "calibration-study": lambda p: load_yaml(CalibrationStudyConfig, p),
                "superres-study": lambda p: load_yaml(SuperResStudyConfig, p)}
     paths = sorted(CONFIGS.glob("*.yaml"))

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from caloray.cli import build_parser
-from caloray.pipelines.end_to_end import summary_text
-from caloray.workflows.demo import DEFAULT_CONFIG, load_demo_config
+from caloray.workflows import WORKFLOWS, build_config
+from caloray.workflows.pipeline import summary_text
 
 
 def test_embedded_demo_config_is_a_complete_laptop_sized_pipeline() -> None:
-    config = load_demo_config()
-    assert DEFAULT_CONFIG.is_file() and config.experiment == "caloray-demo"
+    config = build_config("demo")
+    assert WORKFLOWS["demo"].default_config.is_file() and config.experiment == "caloray-demo"
     assert config.data.superres is not None and config.train.superres is not None, "the demo super-resolves"
     assert config.data.train.n_showers <= 20_000 and config.generate.n_showers <= 5_000
     assert config.data.reference.seed != config.data.train.seed, "the reference sample must be held out"

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from caloray.generate.models import load_sampler
 from caloray.generate.plan import Shard
@@ -31,11 +30,6 @@ class WorkerSpec:
     tracking_uri: str | None
     use_gpu: bool
     context: ShardContext
-
-
-def worker_device(use_gpu: bool) -> str:
-    """"cuda" when the worker was given a GPU and sees one, else "cpu"."""
-    return "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
 
 
 def shard_unit(shard: Shard) -> Unit:

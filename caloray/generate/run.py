@@ -14,17 +14,10 @@ import ray
 from caloray.errors import ConfigError
 from caloray.generate.config import GenerationConfig
 from caloray.generate.energies import EnergySpec, parse_energy_spec
-from caloray.generate.models import (
-    GenerationError,
-    ModelSource,
-    ShowerSampler,
-    load_sampler,
-    resolve_model_source,
-)
+from caloray.generate.models import ModelSource, ShowerSampler, load_sampler, resolve_model_source
 from caloray.generate.pipeline import ShardWriter, WorkerSpec, shard_unit
 from caloray.generate.plan import Shard, plan_shards, shard_path
 from caloray.generate.shards import ShardContext, ShardRecord
-from caloray.generate.tracking import finish_generation
 from caloray.generate.validation import (
     ValidationOutcome,
     ValidationSettings,
@@ -33,7 +26,8 @@ from caloray.generate.validation import (
     run_validation,
 )
 from caloray.geometry import Geometry
-from caloray.io import expand_paths, inspect_shower_file
+from caloray.io import expand_paths
+from caloray.io.checks import check_shower_inputs
 from caloray.pipelines import shards as runner
 from caloray.provenance import write_json_atomic
 from caloray.tracking.lineage import log_shower_inputs
@@ -104,14 +98,6 @@ def _model_entry(source: ModelSource | None, sampler: ShowerSampler | None = Non
     return entry
 
 
-def _check_reference(reference: list[Path], n_voxels: int) -> None:
-    for path in reference:
-        info = inspect_shower_file(path)
-        if info.n_voxels != n_voxels:
-            raise GenerationError(f"{path}: reference showers have {info.n_voxels} voxels, the model generates "
-                                  f"{n_voxels} (another geometry?)")
-
-
 def _use_gpu(config: GenerationConfig) -> bool:
     gpus = ray.cluster_resources().get("GPU", 0)
     if config.use_gpu and not gpus:
@@ -146,7 +132,8 @@ def _locked(config: GenerationConfig, out_dir: Path, progress: bool) -> Generati
         reference = resolve_reference(config.reference, model, config.tracking_uri)
     else:
         reference = expand_paths(config.reference) if config.reference else []
-    _check_reference(reference, sampler.n_voxels)
+    if reference:
+        check_shower_inputs(reference, voxels=[sampler.n_voxels], expected_by="the generating model")
     geometry = resolve_geometry(config.geometry, reference, sampler.voxel_layer)
     if config.validate_n > 0 and geometry is None:
         raise ConfigError("the validation needs the geometry of the showers: set geometry (--geometry NAME or a "
@@ -242,7 +229,12 @@ def _generate(config: GenerationConfig, out_dir: Path, model: ModelSource, layer
         log_shower_inputs(tracker.client, tracker.run_id, reference, context="reference", geometry=geometry_name)
     log_shower_inputs(tracker.client, tracker.run_id, [shard_path(out_dir, s.index) for s in shards],
                       context="generated", geometry=geometry_name, sha256s=[done[s.index].sha256 for s in shards])
-    status = finish_generation(tracker, metrics, artifacts, passed=passed)
+    tracker.log_metrics(metrics)
+    tracker.log_artifacts(artifacts)
+    # The validation decides the run's status: FINISHED when it passes or is off, FAILED when it fails (a crash
+    # ends it FAILED through `Run.fail` in `_locked`).
+    tracker.set_tags({"caloray.validation": "off" if passed is None else "passed" if passed else "failed"})
+    status = tracker.finish("FAILED" if passed is False else "FINISHED")
     if passed and config.validated_alias:
         for source in (model, layer_model):
             if source is not None and source.registry:

@@ -3,7 +3,7 @@
 The test is conditional by construction: `validate_n` incident energies are drawn from the reference (rows
 disjoint from the reference sample when the reference is large enough), the model generates one shower per
 energy with the run's validation seed, and the configured feature maps of both samples go through
-`caloray.pipelines.validate.validate_arrays` (bootstrap null). It therefore compares p(x | E) under the
+`caloray.workflows.validate.validate_arrays` (bootstrap null). It therefore compares p(x | E) under the
 reference's energy distribution, whatever energy spec the production used. The generation passes when every
 (feature × statistic) p-value is ≥ alpha / number of tests (Bonferroni, family-wise error ≤ alpha).
 The statistic "classifier" (the CaloChallenge classifier metric, `caloray.validate.classifier`) adds one row per
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import ray
@@ -30,16 +31,15 @@ import yaml
 from caloray.errors import CalorayError, ConfigError
 from caloray.features.maps import feature_map
 from caloray.generate.models import GenerationError, ModelSource, ShowerSampler, iter_showers, load_sampler
-from caloray.generate.pipeline import WorkerSpec, worker_device
+from caloray.generate.pipeline import WorkerSpec
 from caloray.geometry import BUILTIN, Geometry, get_geometry, read_binning_xml
 from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
-from caloray.pipelines.validate import validate_arrays
 from caloray.plots.features import plot_feature_comparisons
+from caloray.runtime import worker_device
 from caloray.stats.classifier import ClassifierConfig
 from caloray.tables import format_table
-from caloray.validate import format_p, format_sigma
 from caloray.validate.classifier import CLASSIFIER
-from caloray.validate.summary import p_floor
+from caloray.workflows.validate import summary_rows, validate_arrays
 
 TRAIN_CONFIG_FILE = "train-config.yaml"
 READ_BLOCK_ROWS = 4096
@@ -244,28 +244,19 @@ def _summary_row(row: dict[str, Any], threshold: float) -> dict[str, Any]:
     return {**{k: row[k] for k in SUMMARY_KEYS if k != "passed"}, "passed": bool(row["p_value"] >= threshold)}
 
 
-def _summary_text(rows: list[dict[str, Any]], settings: ValidationSettings, threshold: float, passed: bool,
-                  n_ref: int, batch: int) -> str:
-    """summary.txt: the calibrated tests' table, then the classifier rows (AUC ± err, JSD ± err, gate)."""
+def _summary_text(table: pa.Table, rows: list[dict[str, Any]], settings: ValidationSettings, threshold: float,
+                  passed: bool, n_ref: int, batch: int) -> str:
+    """summary.txt: the verdict and the design, then the rows of `validate` (`summary_rows`: calibrated p-value
+    and sigma, median_p and power, pass/FAIL at `threshold`; classifier rows with AUC ± err, JSD ± err, gate)."""
     tests = [row for row in rows if row["statistic"] != CLASSIFIER]
-    classifier = [row for row in rows if row["statistic"] == CLASSIFIER]
+    classifier = len(tests) < len(rows)
     gate = "" if not classifier or settings.max_auc is None else f" and every classifier AUC ≤ {settings.max_auc:g}"
     title = (f"generation validation: {'PASSED' if passed else 'FAILED'} (every calibrated p ≥ {threshold:.3g} = "
              f"{settings.alpha:g}/{len(tests)}{gate}; {settings.n} generated vs {n_ref} reference showers, each test "
              f"{tests[0]['test_batch'] if tests else batch} held-out rows per sample against {settings.n_iter} "
-             "permutations of them; median_p is the thesis summary, not a test)")
-    printed = [{**row, "p_value": format_p(row["p_value"], row["p_floor"]),
-                "sigma": format_sigma(row["sigma"], row["p_floor"]),
-                "median_p": format_p(row["median_p"], row["median_p"] <= p_floor(settings.n_iter))} for row in tests]
-    text = format_table([{k: v for k, v in row.items() if k != "p_floor"} for row in printed], title=title) \
-        if tests else title
-    if classifier:
-        gated = "not gated (no max_auc)" if settings.max_auc is None else f"gate: AUC ≤ {settings.max_auc:g}"
-        table = [{"feature": row["feature"], "d": row["d"], "auc ± err": f"{row['auc']:.4f} ± {row['auc_err']:.4f}",
-                  "jsd[bits] ± err": f"{row['jsd']:.4f} ± {row['jsd_err']:.4f}",
-                  "gate": {True: "PASS", False: "FAIL", None: "-"}[row["passed"]]} for row in classifier]
-        text += "\n\n" + format_table(table, title=f"classifier metric (test AUC ± bootstrap error; {gated})")
-    return text
+             "permutations of them; median_p is the thesis summary, not a test"
+             + ("; classifier: test AUC ± bootstrap error" if classifier else "") + ")")
+    return format_table(summary_rows(table, threshold), title=title)
 
 
 def run_validation(settings: ValidationSettings, spec: WorkerSpec, geometry: Geometry, reference: list[Path],
@@ -300,7 +291,7 @@ def run_validation(settings: ValidationSettings, spec: WorkerSpec, geometry: Geo
     threshold = settings.alpha / max(1, len(settings.features) * len(two_sample))
     rows = [_summary_row(row, threshold) for row in table.to_pylist()]
     passed = all(row["passed"] is not False for row in rows)
-    text = _summary_text(rows, settings, threshold, passed, n_ref, batch)
+    text = _summary_text(table, rows, settings, threshold, passed, n_ref, batch)
     (folder / "summary.txt").write_text(text + "\n")
     pq.write_table(table, folder / "results.parquet")
     pacsv.write_csv(table, folder / "results.csv")

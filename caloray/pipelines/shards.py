@@ -31,6 +31,7 @@ import ray
 from caloray.errors import CalorayError, ConfigError
 from caloray.io.paths import Location, is_url
 from caloray.provenance import atomic_write, sha256_file, write_json_atomic
+from caloray.runtime import init_ray, worker_device
 
 # Bookkeeping names start with "_" or ".", which Parquet dataset readers skip when given the folder.
 LOCK_FILE = ".caloray.lock"
@@ -100,11 +101,6 @@ def unit_seed(seed: int, *parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") & ((1 << 63) - 1)
 
 
-def input_checksum(path: Location) -> str:
-    """sha256 of a local input file; a URL is identified by itself (its bytes are not downloaded twice)."""
-    return str(path) if is_url(path) else sha256_file(path)
-
-
 def row_units(prefix: str, suffix: str, inputs: Sequence[tuple[Location, int]], rows_per_unit: int) -> list[Unit]:
     """Units of `rows_per_unit` rows over (input, n_rows) pairs, named `{prefix}-{input:04d}-{stem}-{start}-{stop}`.
 
@@ -115,7 +111,8 @@ def row_units(prefix: str, suffix: str, inputs: Sequence[tuple[Location, int]], 
         raise ConfigError(f"rows_per_unit must be ≥ 1, got {rows_per_unit}")
     units = []
     for i, (path, n_rows) in enumerate(inputs):
-        name, checksum = Path(str(path)).name, input_checksum(path)
+        # a URL is identified by itself: its bytes are not downloaded twice
+        name, checksum = Path(str(path)).name, str(path) if is_url(path) else sha256_file(path)
         for start in range(0, n_rows, rows_per_unit):
             stop = min(start + rows_per_unit, n_rows)
             units.append(Unit(len(units), f"{prefix}-{i:04d}-{Path(name).stem}-{start:09d}-{stop:09d}{suffix}",
@@ -222,10 +219,8 @@ class _UnitActor:
     """Ray actor: sets the worker up once, then computes, writes and checksums every unit it receives."""
 
     def __init__(self, worker: UnitWorker, out_dir: str, run_fingerprint: str, use_gpu: bool) -> None:
-        import torch
-
         self.worker, self.out_dir, self.run_fingerprint = worker, Path(out_dir), run_fingerprint
-        worker.setup("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
+        worker.setup(worker_device(use_gpu))
 
     def run(self, unit: Unit) -> UnitRecord:
         began = time.perf_counter()
@@ -281,8 +276,6 @@ def execute_units(out_dir: Path, identity: dict[str, Any], units: Sequence[Unit]
     """Under the folder lock, after `prepare_folder`: reuse the verified units, compute the others, write the
     manifest; returns every unit's record in unit order. See `run_units`."""
     from tqdm.auto import tqdm
-
-    from caloray.runtime import init_ray
 
     run_fingerprint = fingerprint(identity)
     recorded = read_records(out_dir)

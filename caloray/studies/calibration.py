@@ -24,7 +24,6 @@ from caloray.config import to_dict
 from caloray.features import response
 from caloray.io import read_shower_file, read_showers
 from caloray.models import Ensemble
-from caloray.pipelines.calibrate import CalibrationRun, MemberFilesLoader, calibrate_files
 from caloray.plots import calibration as plots
 from caloray.provenance import write_provenance
 from caloray.sim import Physics, SimConfig, simulate_to_files
@@ -41,6 +40,7 @@ from caloray.train.config import (
 )
 from caloray.train.ensemble import train_ensemble
 from caloray.train.result import TrainResult
+from caloray.workflows.calibrate import CalibrationRun, MemberFilesLoader, calibrate_files
 
 PRIORS = ("uniform", "log-uniform")
 

@@ -94,7 +94,9 @@ def upsample_rows(
 
 
 class _Upsampler(UnitWorker):
-    """Loads the model once per actor (float32 on a GPU), then upsamples one (file, row range) unit."""
+    """Loads the model once per actor (float32 on a GPU), then upsamples one (file, row range) unit. Its record's
+    stats hold the unit's total input and upsampled energy (MeV, float64 sums), so the workflow's energy check
+    sums records instead of reading every file again."""
 
     def __init__(self, model_ref: str, tracking_uri: str | None, seed: int, oracle: bool | None, grid: CoarseGrid,
                  batch_size: int, geometry: str, attrs: dict[str, Any]) -> None:
@@ -125,12 +127,18 @@ class _Upsampler(UnitWorker):
                                               data["incident_energies"][rows - start], rows, self.device))
                 except CalorayError as exc:
                     raise ShowerFileError(f"{unit.source}: {exc}") from None
-        return {"showers": np.concatenate(fine), "incident_energies": data["incident_energies"].astype(np.float32),
+        showers = np.concatenate(fine)
+        self.energy = {"energy_in_mev": float(np.sum(data["showers"], dtype=np.float64)),
+                       "energy_out_mev": float(np.sum(showers, dtype=np.float64))}
+        return {"showers": showers, "incident_energies": data["incident_energies"].astype(np.float32),
                 "source_row": np.arange(start, stop, dtype=np.int64)}
 
     def write(self, path: Path, result: dict[str, np.ndarray]) -> None:
         write_showers(path, result["showers"], result["incident_energies"], geometry=self.geometry,
                       attrs=self.attrs, extra={"source_row": result["source_row"]})
+
+    def stats(self) -> dict[str, float]:
+        return self.energy
 
 
 def upsample_files(
@@ -151,7 +159,8 @@ def upsample_files(
     model_ref: checkpoint file or registered `NAME[:VERSION]`; inputs: files/folders/globs of fine reference
     showers (n_voxels) or coarse-only showers (n_coarse, strict variant only); `oracle` None accepts the
     model's variant, True/False insists on it. Actors: one per GPU when the cluster has GPUs (float32 on GPU),
-    else `actors` or one per CPU. Resumable (`caloray.pipelines.shards`). Returns the shard paths in order.
+    else `actors` or one per CPU. Resumable (`caloray.pipelines.shards`; each unit's record in its manifest holds
+    the unit's input and upsampled energy). Returns the shard paths in order.
     """
     from caloray.generate.models import resolve_model_source
     from caloray.geometry import get_geometry
@@ -159,9 +168,7 @@ def upsample_files(
 
     if batch_size < 1:
         raise CalorayError(f"batch_size must be ≥ 1, got {batch_size}")
-    paths = expand_paths(inputs)
-    if not paths:
-        raise CalorayError(f"no shower files found in {inputs!r}")
+    paths = expand_paths(inputs)  # raises when nothing is found
     grid = CoarseGrid.from_geometry(get_geometry(geometry), choice)
     members = load_superres(model_ref, tracking_uri)  # fail early on the driver, before any actor starts
     variant = "oracle" if check_variant(members, grid, oracle) else "strict"

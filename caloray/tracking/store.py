@@ -34,7 +34,10 @@ def resolve_tracking_uri(output_dir: str | Path, configured: str | None = None) 
 
 
 def ui_command(tracking_uri: str, output_dir: str | Path | None = None) -> str:
-    """The shell command that opens the MLflow UI on `tracking_uri` (with the local artifact folder)."""
+    """The shell command that opens the MLflow UI on `tracking_uri` (with the local artifact folder); for a
+    tracking server, its address (it serves the UI itself)."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"open {redact_uri(tracking_uri)} in a browser (MLflow tracking server)"
     command = f"mlflow ui --backend-store-uri {tracking_uri}"
     if output_dir is not None and tracking_uri.startswith("sqlite:"):
         command += f" --default-artifact-root {local_artifact_location(output_dir)}"

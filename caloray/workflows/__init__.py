@@ -8,7 +8,6 @@ overrides) and call its `run`, so a field added to a `Config` is reachable from 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,32 +23,21 @@ from caloray.errors import ConfigError
 
 @dataclass(frozen=True)
 class Workflow:
-    """Where a workflow lives. `out_field`: the Config field naming its output folder (`--out` sets it);
-    `default_config`: the YAML read when none is given (None → the Config's defaults)."""
+    """How a workflow is run; workflow NAME lives in the module `caloray.workflows.NAME` (dashes as underscores).
+    `out_field`: the Config field naming its output folder (`--out` sets it); `default_config`: the YAML read when
+    none is given (None → the Config's defaults)."""
 
-    module: str
     out_field: str = "out"
     default_config: Path | None = None
 
 
-_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
 #: The workflows by command name (`caloray NAME`, `jobs/run.py NAME`).
 WORKFLOWS: dict[str, Workflow] = {
-    "simulate": Workflow("caloray.workflows.simulate"),
-    "features": Workflow("caloray.workflows.features"),
-    "train": Workflow("caloray.workflows.train", out_field="output_dir"),
-    "generate": Workflow("caloray.workflows.generate"),
-    "validate": Workflow("caloray.workflows.validate"),
-    "calibrate": Workflow("caloray.workflows.calibrate", out_field="out_dir"),
-    "score": Workflow("caloray.workflows.score"),
-    "superres": Workflow("caloray.workflows.superres"),
-    "pipeline": Workflow("caloray.workflows.pipeline"),
-    "demo": Workflow("caloray.workflows.demo", default_config=_CONFIGS / "demo.yaml"),
-    "production": Workflow("caloray.workflows.production"),
-    "calibration-study": Workflow("caloray.workflows.calibration_study"),
-    "superres-study": Workflow("caloray.workflows.superres_study"),
-    "amplification": Workflow("caloray.workflows.amplification"),
+    **dict.fromkeys(["simulate", "features", "generate", "validate", "score", "superres", "pipeline", "production",
+                     "calibration-study", "superres-study", "amplification"], Workflow()),
+    "train": Workflow(out_field="output_dir"),
+    "calibrate": Workflow(out_field="out_dir"),
+    "demo": Workflow(default_config=Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"),
 }
 
 
@@ -76,7 +64,7 @@ def workflow(name: str) -> ModuleType:
     """The module of workflow `name` (its `Config` and `run`)."""
     if name not in WORKFLOWS:
         raise ConfigError(f"unknown workflow {name!r}; choose from {', '.join(WORKFLOWS)}")
-    return importlib.import_module(WORKFLOWS[name].module)
+    return importlib.import_module(f"caloray.workflows.{name.replace('-', '_')}")
 
 
 def parse_sets(items: Sequence[str]) -> dict[str, Any]:
@@ -111,39 +99,36 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_mapping(path: Path) -> dict[str, Any]:
-    data = read_yaml(path)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of config fields, got {type(data).__name__}")
-    return data
-
-
 def build_config(name: str, path: str | Path | None = None, flags: Mapping[str, Any] | None = None,
                  sets: Sequence[str] = ()) -> Any:
     """Workflow `name`'s `Config`: the YAML at `path` (or the workflow's default file), then `flags` (field →
     value; None values are left out), then the `--set` overrides; unknown keys and wrong types are errors
     naming the file (or `--set`) and the key."""
-    spec = WORKFLOWS[name] if name in WORKFLOWS else None
-    module = workflow(name)
-    source = Path(path) if path else spec.default_config
-    data = _read_mapping(source) if source else {}
-    data = _merge(data, {k: v for k, v in (flags or {}).items() if v is not None})
+    module = workflow(name)  # unknown names: a ConfigError listing the workflows
+    source = Path(path) if path else WORKFLOWS[name].default_config
+    data = read_yaml(source) if source else None
+    if not isinstance(data, dict | None):
+        raise ConfigError(f"{source}: expected a mapping of config fields, got {type(data).__name__}")
+    data = _merge(data or {}, {k: v for k, v in (flags or {}).items() if v is not None})
     data = _merge(data, parse_sets(sets))
     config = from_dict(module.Config, data, where=str(source) if source else name)
     resolve = getattr(module, "resolve_paths", None)  # configs that name other files relative to themselves
     return resolve(config, source.parent) if resolve and source else config
 
 
-def output_folder(name: str, config: Any) -> Path:
-    """The output folder a workflow's config names."""
-    return Path(getattr(config, WORKFLOWS[name].out_field))
+def run_workflow(name: str, config: Any, *, check_values: bool = False, **options: Any) -> Result:
+    """Workflow `name` on `config` as every front door runs it: its input checks (with `check_values`, also
+    NaN/inf/negative energies) before Ray starts, then Ray (`RAY_ADDRESS`, else a local one), `run(config,
+    **options)` and its summary on stdout."""
+    from caloray.runtime import init_ray
 
-
-def with_output(name: str, config: Any, out: str | Path) -> Any:
-    """`config` with its output folder set to `out`."""
-    return dataclasses.replace(config, **{WORKFLOWS[name].out_field: str(out)})
+    module = workflow(name)
+    if hasattr(module, "check_inputs"):
+        module.check_inputs(config, check_values=check_values)
+    init_ray()
+    result = module.run(config, **options)
+    print(result.summary, flush=True)
+    return result
 
 
 def write_job_record(name: str, config: Any, result: Result) -> Path:
@@ -151,12 +136,11 @@ def write_job_record(name: str, config: Any, result: Result) -> Path:
     address, MLflow tracking URI, credentials redacted), next to what the workflow itself writes into OUT."""
     import os
 
-    import ray
-
     from caloray.provenance import write_provenance
+    from caloray.runtime import ray_job_id
     from caloray.tracking.store import redact_uri
 
-    job = {"ray_job_id": ray.get_runtime_context().get_job_id() if ray.is_initialized() else None,
+    job = {"ray_job_id": ray_job_id(),
            "ray_address": redact_uri(os.environ.get("RAY_ADDRESS")),
            "mlflow_tracking_uri": redact_uri(os.environ.get("MLFLOW_TRACKING_URI"))}
     paths = {role: [str(p) for p in files] for role, files in result.paths.items()}

@@ -1,22 +1,13 @@
-"""Workflow `demo` (`make run`): the end-to-end pipeline on the embedded `caloray/configs/demo.yaml`, every
-production stage at laptop scale on a local Ray with the local MLflow store OUT/mlflow.db."""
+"""Workflow `demo` (`make run`): the end-to-end pipeline on the embedded `caloray/configs/demo.yaml` (the
+registry's default config of `demo`), every production stage at laptop scale on a local Ray with the local
+MLflow store OUT/mlflow.db."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from caloray.config import load_yaml
-from caloray.pipelines.end_to_end import PipelineConfig as Config
 from caloray.workflows import Result, pipeline
+from caloray.workflows.pipeline import Config
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
-
-__all__ = ["DEFAULT_CONFIG", "Config", "load_demo_config", "run"]
-
-
-def load_demo_config(path: str | Path | None = None) -> Config:
-    """The demo's PipelineConfig: `path`, or the embedded default."""
-    return load_yaml(Config, path or DEFAULT_CONFIG)
+__all__ = ["Config", "run"]
 
 
 def run(config: Config) -> Result:

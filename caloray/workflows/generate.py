@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from caloray.generate import GenerationConfig as Config
 from caloray.generate import generate
+from caloray.io.checks import check_shower_inputs
 from caloray.workflows import Result
 
 __all__ = ["Config", "run"]
@@ -12,7 +13,6 @@ __all__ = ["Config", "run"]
 def check_inputs(config: Config, *, check_values: bool = False) -> None:
     """The validation's reference files (readable, keys, shapes, the geometry's voxel count), before Ray starts."""
     from caloray.geometry import get_geometry, read_binning_xml
-    from caloray.io.checks import check_shower_inputs
 
     if config.reference:
         geometry = None if config.geometry is None else (

@@ -13,7 +13,7 @@ import torch
 from caloray.calibrate import MLESettings
 from caloray.calibrate.engine import calibrate_features, feature_log_jacobian, shower_features
 from caloray.models import ShowerINN
-from caloray.pipelines.calibrate import CalibrationRun, calibrate_rows
+from caloray.workflows.calibrate import CalibrationRun, calibrate_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from models_toy_data import TOY_VOXEL_LAYER, make_toy_batch

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from caloray.cli import build_parser
+from caloray.cli import build_parser, command_config
 from caloray.errors import ConfigError
 from caloray.generate import EnergySpec, GenerationConfig, parse_energy_spec
-from caloray.generate.cli import config_from_args
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -76,12 +75,12 @@ def test_cli_flags_override_yaml(tmp_path) -> None:
     path.write_text("model: flows:3\nn_showers: 1000\nseed: 4\nenergies: uniform:1000-2000\nvalidate_n: 0\n")
     args = build_parser().parse_args(["generate", "--config", str(path), "--n", "50", "--shard-size", "20",
                                       "--out", str(tmp_path / "out"), "--no-gpu"])
-    config = config_from_args(args)
+    config = command_config(args)
     assert (config.model, config.n_showers, config.seed, config.shard_size) == ("flows:3", 50, 4, 20)
     assert config.use_gpu is False and config.energies == "uniform:1000-2000"
     path.write_text("model: m.pt\nn_shower: 3\n")
     with pytest.raises(ConfigError, match="did you mean 'n_showers'"):
-        config_from_args(build_parser().parse_args(["generate", "--config", str(path)]))
+        command_config(build_parser().parse_args(["generate", "--config", str(path)]))
 
 
 def test_help_documents_the_command(capsys) -> None:

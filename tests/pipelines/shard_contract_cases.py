@@ -72,7 +72,7 @@ def _generate(inputs: Path, out: Path, seed: int = 0) -> list[Path]:
 
 def _calibrate(inputs: Path, out: Path, seed: int = 0) -> list[Path]:
     from caloray.calibrate import MLESettings
-    from caloray.pipelines.calibrate import CalibrationRun, ModelReference, calibrate_files
+    from caloray.workflows.calibrate import CalibrationRun, ModelReference, calibrate_files
 
     run = CalibrationRun(inputs=(str(inputs / "ecal-hcal.h5"),), out_dir=str(out), energy_min_mev=1e3,
                          energy_max_mev=1e5, rows_per_unit=10, seed=seed, actors=1,
@@ -88,7 +88,7 @@ def _superres(inputs: Path, out: Path, seed: int = 0) -> list[Path]:
 
 def _features(inputs: Path, out: Path, rows_per_unit: int = 10) -> list[Path]:
     from caloray.geometry import get_geometry
-    from caloray.pipelines.features import compute_feature_files
+    from caloray.workflows.features import compute_feature_files
 
     return compute_feature_files([inputs / "ecal-hcal.h5"], get_geometry("ecal-hcal"), out,
                                  rows_per_unit=rows_per_unit)

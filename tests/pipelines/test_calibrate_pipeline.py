@@ -10,7 +10,7 @@ from caloray.cli import main
 from caloray.geometry import get_geometry
 from caloray.io import write_showers
 from caloray.models import LayerEnergyFlow, save_model
-from caloray.pipelines.calibrate import CalibrationRun, ModelReference, calibrate_files
+from caloray.workflows.calibrate import CalibrationRun, ModelReference, calibrate_files
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ import yaml
 from caloray.config import from_dict
 from caloray.errors import ConfigError
 from caloray.geometry import get_geometry
-from caloray.pipelines.end_to_end import PipelineConfig
-from caloray.pipelines.end_to_end.config import GENERATOR_KINDS
 from caloray.train.build import default_model_builder, resolve_model_kwargs
-from caloray.workflows.demo import DEFAULT_CONFIG
+from caloray.workflows import WORKFLOWS
+from caloray.workflows.pipeline import GENERATOR_KINDS, PipelineConfig
 
 SMALL_KWARGS = {
     "shower-inn": {"blocks": 1, "hidden_features": [8], "bins": 4},
@@ -26,9 +25,9 @@ SMALL_KWARGS = {
 
 
 def _pipeline(kind: str, kwargs: dict) -> PipelineConfig:
-    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data = yaml.safe_load(WORKFLOWS["demo"].default_config.read_text())
     data["train"]["generator"]["model"] = {"kind": kind, "kwargs": kwargs}
-    return from_dict(PipelineConfig, data, where=str(DEFAULT_CONFIG))
+    return from_dict(PipelineConfig, data, where=str(WORKFLOWS["demo"].default_config))
 
 
 def test_generator_kinds_include_the_inns_and_exclude_the_student() -> None:
@@ -52,8 +51,8 @@ def test_pipeline_builds_and_samples_an_inn_generator(kind: str) -> None:
 def test_generate_stage_chains_flow1_only_for_flow2(kind: str, chained: bool, monkeypatch: pytest.MonkeyPatch,
                                                      tmp_path: Path) -> None:
     import caloray.workflows.generate as generate_workflow
-    from caloray.pipelines.end_to_end.stages import stage_generate
     from caloray.workflows import Result
+    from caloray.workflows.pipeline import stage_generate
 
     seen = {}
 

@@ -10,13 +10,13 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-import caloray.pipelines.end_to_end.driver as driver
+import caloray.workflows.pipeline as driver
 from caloray.config import from_dict
 from caloray.errors import ConfigError
-from caloray.pipelines.end_to_end import PipelineConfig, run_pipeline
 from caloray.tracking.report import log_report
 from caloray.tracking.run import Run
-from caloray.workflows.demo import DEFAULT_CONFIG
+from caloray.workflows import WORKFLOWS
+from caloray.workflows.pipeline import PipelineConfig, run_pipeline
 
 
 @pytest.fixture
@@ -55,9 +55,9 @@ def stages(monkeypatch, tmp_path):
 
 
 def _config(tmp_path) -> PipelineConfig:
-    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data = yaml.safe_load(WORKFLOWS["demo"].default_config.read_text())
     data["tracking_uri"] = f"sqlite:///{tmp_path / 'store.db'}"
-    return from_dict(PipelineConfig, data, where=str(DEFAULT_CONFIG))
+    return from_dict(PipelineConfig, data, where=str(WORKFLOWS["demo"].default_config))
 
 
 def test_stage_runs_are_children_of_the_pipeline_run(stages, tmp_path):

@@ -7,8 +7,8 @@ import pytest
 
 from caloray.cli import main
 from caloray.io import write_showers
-from caloray.pipelines.validate import summary_rows, verdict_line
 from caloray.sim import SimConfig, simulate_to_files
+from caloray.workflows.validate import summary_rows, verdict_line
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """The super-resolution study: config, pure helpers on hand-computed cases, and a tiny end-to-end run."""
 
-import argparse
 import csv
 import dataclasses
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from caloray.cli import build_parser
 from caloray.config import load_yaml
 from caloray.errors import ConfigError
 from caloray.geometry import DS2_COARSE_CHOICES, get_geometry
@@ -23,7 +23,6 @@ from caloray.studies.superres import (
     study_features,
 )
 from caloray.superres import THRESHOLD_MEV
-from caloray.superres.cli import add_superres_commands
 
 CONFIG = Path(__file__).resolve().parents[2] / "caloray" / "configs" / "superres-study.yaml"
 
@@ -51,9 +50,7 @@ def test_config_rejects_bad_values():
 
 
 def test_cli_registers_superres_study():
-    parser = argparse.ArgumentParser(prog="caloray")
-    add_superres_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["superres-study", "cfg.yaml", "--out", "o"])
+    args = build_parser().parse_args(["superres-study", "cfg.yaml", "--out", "o"])
     # the positional CONFIG is the older spelling of --config FILE (`caloray.cli.main` merges the two)
     assert args.config_file == "cfg.yaml" and args.config is None and args.out == "o" and callable(args.handler)
 

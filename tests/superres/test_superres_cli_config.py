@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from caloray.cli import build_parser
 from caloray.io import read_shower_file, write_showers
 from caloray.models import save_model
 from caloray.superres import SuperResolutionFlow
-from caloray.superres.cli import add_superres_commands
 from caloray.train import load_train_config
 from caloray.train.build import default_model_builder, resolve_model_kwargs
 
@@ -20,9 +20,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "caloray" / "configs" / "superres
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="caloray")
-    add_superres_commands(parser.add_subparsers(dest="command", required=True))
-    return parser
+    return build_parser()
 
 
 def test_train_config_loads_and_builds():
@@ -37,7 +35,7 @@ def test_train_config_loads_and_builds():
 def test_cli_parses_flags():
     args = _parser().parse_args(["superres", "--model", "sr:3", "--input", "a.h5", "b", "--out", "o",
                                  "--choice", "B", "--strict", "--seed", "7"])
-    assert args.model == "sr:3" and args.input == ["a.h5", "b"] and args.choice == "B" and args.strict
+    assert args.model == "sr:3" and args.inputs == ["a.h5", "b"] and args.choice == "B" and args.oracle is False
     assert args.seed == 7 and args.tracking_uri is None and callable(args.handler)
     with pytest.raises(SystemExit):
         _parser().parse_args(["superres", "--model", "m", "--input", "a", "--out", "o", "--choice", "C"])

@@ -22,6 +22,8 @@ def test_ui_command(tmp_path):
     assert ui_command(uri, tmp_path).endswith(
         f"--default-artifact-root {(tmp_path / 'mlartifacts').as_uri()}"
     )
+    # a tracking server serves the UI itself: its address, without credentials
+    assert ui_command("http://u:pw@mlflow:5000") == "open http://mlflow:5000 in a browser (MLflow tracking server)"
 
 
 def test_flatten_params():

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from caloray.pipelines.validate import failed_gates, summary_rows, validate_arrays
 from caloray.stats.classifier import ClassifierConfig, classifier_metric
 from caloray.validate.classifier import run_classifier_grid
+from caloray.workflows.validate import failed_gates, summary_rows, validate_arrays
 
 CONFIG = ClassifierConfig(hidden=(32, 32), epochs=8, patience=3, n_bootstrap=50, seed=3)
 

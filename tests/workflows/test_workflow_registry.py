@@ -49,12 +49,12 @@ def test_yaml_then_flags_then_sets(tmp_path: Path) -> None:
 def test_pipeline_stages_embed_the_workflow_configs() -> None:
     """The pipeline's stage sections are the workflows' Configs; the keys the pipeline wires in are refused."""
     from caloray.workflows import calibrate, superres
-    from caloray.workflows.demo import DEFAULT_CONFIG
 
     config = build_config("demo", None)
     assert isinstance(config.calibrate, calibrate.Config) and isinstance(config.superres, superres.Config)
     assert type(config.generate) is workflow("generate").Config and type(config.validate) is workflow("validate").Config
-    assert config.calibrate.rows_per_unit == yaml.safe_load(DEFAULT_CONFIG.read_text())["calibrate"]["rows_per_unit"]
+    demo_yaml = yaml.safe_load(WORKFLOWS["demo"].default_config.read_text())
+    assert config.calibrate.rows_per_unit == demo_yaml["calibrate"]["rows_per_unit"]
     with pytest.raises(ConfigError, match=r"calibrate: model is set by the enclosing workflow"):
         build_config("demo", None, sets=["calibrate.model=other:1"])
 
