@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "default: the range the model was trained on")
         p.add_argument("--energy-range-gev", type=float, nargs=2, metavar=("MIN", "MAX"),
                        help="older spelling of --energy-range: two numbers in GeV")
-        p.add_argument("--seed", type=int, default=0, help="seed of the dequantization noise")
+        p.add_argument("--seed", type=int, help="seed of the dequantization noise (default: 0)")
         check_values_flag(p)
 
     p = command("calibrate", _energy_range, help="MLE energy calibration with per-shower resolution (Ray Data)",
@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_flags(p)
     p.add_argument("--input", dest="inputs", nargs="+", required=True, help="shower files, folders or globs")
     p.add_argument("--out", required=True)
-    p.add_argument("--rows-per-unit", type=int, default=4096, help="showers per output shard")
+    p.add_argument("--rows-per-unit", type=int, help="showers per output shard (default: 4096)")
 
     p = command("score", _energy_range, help="anomaly scores −log p(x|E_rec) and, with --signal, ROC/AUC/SIC",
                 description="Scores every shower with the flow at its reconstructed (MLE) energy; given a "
@@ -346,12 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="checkpoint file or registered NAME[:VERSION]")
     p.add_argument("--input", dest="inputs", required=True, nargs="+", help="shower files, folders or globs")
     p.add_argument("--out", required=True, help="output folder of the HDF5 shards")
-    p.add_argument("--choice", default="A", choices=("A", "B"), help="coarse grid of ds2 (default A)")
+    p.add_argument("--choice", choices=("A", "B"), help="coarse grid of ds2 (default A)")
     p.add_argument("--strict", dest="oracle", action="store_const", const=False,
                    help="require the strict variant (no fine-layer energies)")
-    p.add_argument("--geometry", default="ds2", help="geometry of the fine showers (default ds2)")
-    p.add_argument("--batch-size", type=int, default=256, help="showers per flow call (default 256)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--geometry", help="geometry of the fine showers (default ds2)")
+    p.add_argument("--batch-size", type=int, help="showers per flow call (default 256)")
+    p.add_argument("--seed", type=int, help="sampling seed (default 0)")
     tracking_flag(p)
     check_values_flag(p)
 

@@ -135,3 +135,22 @@ def test_geometry_into_a_closed_pipe_exits_quietly():
     proc.stdout.close()  # as `head` does once it has its lines
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and err == ""
+
+
+@pytest.mark.parametrize(("command", "given", "field", "value"), [
+    ("calibrate", {"rows_per_unit": 100, "seed": 5}, "rows_per_unit", 100),
+    ("score", {"seed": 5}, "seed", 5),
+    ("superres", {"choice": "B", "batch_size": 8, "seed": 3}, "choice", "B"),
+])
+def test_a_config_file_value_is_not_overridden_by_an_unset_flag(tmp_path, command, given, field, value):
+    """A flag left unset keeps the --config file's value (an argparse default would silently replace it)."""
+    import yaml
+
+    from caloray.cli import command_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(given))
+    required = ["--model", "m.pt", "--input", "in.h5", "--out", str(tmp_path / "out")]
+    config = command_config(build_parser().parse_args([command, *required, "--config", str(path)]))
+    assert getattr(config, field) == value
+    assert all(getattr(config, key) == given[key] for key in given)
