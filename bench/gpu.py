@@ -1,4 +1,4 @@
-"""One GPU benchmark run (`make bench-gpu`): the throughput figures of issue 14 on one device, to BENCHMARKS.md.
+"""One GPU benchmark run (`make bench-gpu`): the throughput figures of issue 14, to BENCHMARKS.md.
 
     python -m bench.gpu                          # CUDA; exit 2 with one line when no GPU is visible
     python -m bench.gpu --device cpu --dry-run   # tiny sizes on the CPU, nothing recorded (a test runs it)
@@ -10,8 +10,12 @@ ensemble is trained a little so that its likelihoods have realistic widths):
   the list follows the registry, so kinds added there appear here without edits;
 - MLE calibration showers/s of a 10-member Flow-I ensemble, and the time 1M showers would take (goal < 60 s);
 - null-construction replicates/s at d = 6480 (bootstrap SKS, mean-KS);
-- training events/s of every trainable kind of the registry on one device (DDP needs 2 GPUs: the row says
-  how many are visible when it is not measured);
+- training events/s of every trainable kind of the registry on one device (optimizer steps in this process);
+- training events/s of one Flow-I member through caloray's own path (`train_ensemble` on Ray Train, showers
+  read from a file in a temp folder) on 1 GPU and with DDP on 2 GPUs, same model and per-GPU batch, and the
+  ratio; from the loop's own `train_events_per_s` of the second epoch (no start-up or warm-up). Needs
+  2 visible GPUs: with fewer, a row says "not measured" and how many are visible. The dry run trains the
+  same way with 1 and 2 CPU workers (gloo);
 - super-resolution showers/s (ds2, scenario A).
 A figure whose 16-shower probe predicts more than `--max-seconds` for the full size is measured on fewer
 showers; the row says so.
