@@ -68,17 +68,34 @@ def step_throughput(kind: str, geometry: str, batch_size: int, steps: int) -> fl
     return steps * batch_size / (time.perf_counter() - started)
 
 
-def ddp_throughput(dataset: ray.data.Dataset, num_workers: int, epochs: int, output_dir: Path) -> float:
-    """Last-epoch training events/s of one LayerEnergyFlow member on `num_workers` Ray Train workers."""
+def ddp_throughput(
+    dataset: ray.data.Dataset | None,
+    num_workers: int,
+    epochs: int,
+    output_dir: Path,
+    *,
+    batch_size: int = 200,
+    use_gpu: bool = False,
+    paths: list[str] | None = None,
+    model_kwargs: dict[str, object] | None = None,
+    validation_fraction: float = 0.1,
+) -> float:
+    """Last-epoch training events/s of one LayerEnergyFlow member (ecal-hcal) on `num_workers` Ray Train workers.
+
+    The rows come from `dataset`, or, when it is None, from the shower files `paths` (read as `caloray train`
+    reads them). `batch_size` is per worker (DDP). The figure is the loop's own `train_events_per_s`: training
+    rows of all workers over the slowest worker's training pass, so worker start-up, validation and
+    checkpointing are not counted, nor (with epochs ≥ 2) first-epoch warm-up.
+    """
     config = from_dict(
         TrainConfig,
         {
-            "model": {"kind": "layer-energy-flow"},
-            "data": {"geometry": "ecal-hcal", "validation_fraction": 0.1},
+            "model": {"kind": "layer-energy-flow", "kwargs": dict(model_kwargs or {})},
+            "data": {"paths": list(paths or []), "geometry": "ecal-hcal", "validation_fraction": validation_fraction},
             "epochs": epochs,
-            "batch_size": 200,
+            "batch_size": batch_size,
             "checkpoint_every": epochs,
-            "ensemble": {"members": 1, "num_workers": num_workers},
+            "ensemble": {"members": 1, "num_workers": num_workers, "use_gpu": use_gpu},
             "output_dir": str(output_dir),
             "tracking": {"enabled": False},
         },

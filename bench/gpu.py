@@ -1,4 +1,4 @@
-"""One GPU benchmark run (`make bench-gpu`): the throughput figures of issue 14 on one device, to BENCHMARKS.md.
+"""One GPU benchmark run (`make bench-gpu`): the throughput figures of issue 14, to BENCHMARKS.md.
 
     python -m bench.gpu                          # CUDA; exit 2 with one line when no GPU is visible
     python -m bench.gpu --device cpu --dry-run   # tiny sizes on the CPU, nothing recorded (a test runs it)
@@ -10,8 +10,12 @@ ensemble is trained a little so that its likelihoods have realistic widths):
   the list follows the registry, so kinds added there appear here without edits;
 - MLE calibration showers/s of a 10-member Flow-I ensemble, and the time 1M showers would take (goal < 60 s);
 - null-construction replicates/s at d = 6480 (bootstrap SKS, mean-KS);
-- training events/s of every trainable kind of the registry on one device (DDP needs 2 GPUs: the row says
-  how many are visible when it is not measured);
+- training events/s of every trainable kind of the registry on one device (optimizer steps in this process);
+- training events/s of one Flow-I member through caloray's own path (`train_ensemble` on Ray Train, showers
+  read from a file in a temp folder) on 1 GPU and with DDP on 2 GPUs, same model and per-GPU batch, and the
+  ratio; from the loop's own `train_events_per_s` of the second epoch (no start-up or warm-up). Needs
+  2 visible GPUs: with fewer, a row says "not measured" and how many are visible. The dry run trains the
+  same way with 1 and 2 CPU workers (gloo);
 - super-resolution showers/s (ds2, scenario A).
 A figure whose 16-shower probe predicts more than `--max-seconds` for the full size is measured on fewer
 showers; the row says so.
@@ -190,9 +194,77 @@ def bench_training(device: str, batch: int, steps: int, dry_run: bool) -> list[R
         seconds = _seconds(lambda step=step: [step() for _ in range(steps)], device)
         rows.append((f"training {kind} {geometry} batch {batch} (1 device)", steps * batch / seconds, "events/s"))
         print(f"  {rows[-1][0]}: {rows[-1][1]:.4g} events/s", flush=True)
-    visible = torch.cuda.device_count() if device.startswith("cuda") else 0
-    if visible < 2:
-        rows.append((f"training DDP on 2 GPUs: not measured, {visible} GPU(s) visible", float("nan"), "events/s"))
+    return rows
+
+
+#: The DDP figure's model and data: Flow-I (LayerEnergyFlow) on ecal-hcal, as `bench.bench_train` trains it.
+DDP_KIND, DDP_GEOMETRY = "layer-energy-flow", "ecal-hcal"
+
+
+def _ddp_rows(n_train: int, workers: int) -> tuple[int, float]:
+    """(rows in the file, validation fraction) so that ~`n_train` rows train and every worker gets ≥ 1
+    validation row (Ray's split rounds, so the training count can be off by one)."""
+    n_validation = max(workers, n_train // 19)  # ~5 %: validation is not timed, keep it cheap
+    return n_train + n_validation, n_validation / (n_train + n_validation)
+
+
+def bench_ddp(device: str, batch: int, steps: int, dry_run: bool) -> list[Row]:
+    """Training events/s of one ensemble member through caloray's own training path (`train_ensemble` on
+    Ray Train, data read from a shower file in a temp folder) with 1 and with 2 workers, and their ratio.
+
+    On CUDA the workers get one GPU each (NCCL); on the CPU (dry run) two 1-CPU workers (gloo). Each epoch
+    holds 2 × `steps` × `batch` training rows: `steps` steps per worker with 2 workers, twice as many with 1,
+    at the same per-worker batch. The figure is the loop's own `train_events_per_s` of the second (last)
+    epoch, so Ray and worker start-up, CUDA/NCCL warm-up, validation and checkpointing are excluded.
+    Fewer than 2 visible GPUs on a CUDA run: one "not measured" row.
+    """
+    import tempfile
+
+    import ray
+
+    from bench.bench_train import ddp_throughput, synthetic_showers
+    from caloray.geometry import get_geometry
+    from caloray.io import write_showers
+    from caloray.models.registry import MODEL_KINDS
+    from caloray.runtime import init_ray
+
+    use_gpu = device.startswith("cuda")
+    if use_gpu and torch.cuda.device_count() < 2:
+        row = (f"training DDP on 2 GPUs: not measured, {torch.cuda.device_count()} GPU(s) visible",
+               float("nan"), "events/s")
+        print(f"  {row[0]}", flush=True)
+        return [row]
+    started_ray = not ray.is_initialized()
+    # A dry run's Ray holds exactly the 2 CPU workers; a GPU node keeps its own CPU and GPU counts.
+    init_ray(num_cpus=2 if not use_gpu else None)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    if use_gpu:
+        torch.cuda.empty_cache()  # the workers share GPU 0 with this process's cached blocks
+    small = _small(MODEL_KINDS[DDP_KIND]) if dry_run else {}
+    model_kwargs = {key: list(value) if isinstance(value, tuple) else value for key, value in small.items()}
+    n_rows, validation_fraction = _ddp_rows(2 * steps * batch, workers=2)
+    showers, energies = synthetic_showers(n_rows, get_geometry(DDP_GEOMETRY).n_voxels)
+    one, two = ("GPU", "GPUs") if use_gpu else ("CPU worker", "CPU workers (gloo)")
+    rates: dict[int, float] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="caloray-bench-ddp-") as tmp:
+            path = write_showers(Path(tmp) / "showers.h5", showers, energies, geometry=DDP_GEOMETRY,
+                                 compression=None)
+            for workers in (1, 2):
+                rates[workers] = ddp_throughput(
+                    None, workers, 2, Path(tmp) / f"w{workers}", batch_size=batch, use_gpu=use_gpu,
+                    paths=[str(path)], model_kwargs=model_kwargs, validation_fraction=validation_fraction)
+    finally:
+        if started_ray:
+            ray.shutdown()
+    name = f"training {DDP_KIND} {DDP_GEOMETRY} Ray Train"
+    rows: list[Row] = [
+        (f"{name}, 1 {one}, batch {batch} [{2 * steps} steps/epoch]", rates[1], "events/s"),
+        (f"{name} DDP, 2 {two}, batch {batch} each [{steps} steps/epoch each]", rates[2], "events/s"),
+        (f"{name} DDP speed-up 2 {two} / 1", rates[2] / rates[1], "×"),
+    ]
+    for label, value, row_unit in rows:
+        print(f"  {label}: {value:.4g} {row_unit}", flush=True)
     return rows
 
 
@@ -218,16 +290,18 @@ def main(argv: list[str] | None = None) -> int:
               "use --device cpu --dry-run for a CPU check", file=sys.stderr)
         return 2
     if args.dry_run:
-        sizes = {"batch": 2, "mle": 16, "steps": 2, "null_rows": 32, "null_iter": 2, "sr": 8, "train_steps": 5}
+        sizes = {"batch": 2, "mle": 16, "steps": 2, "null_rows": 32, "null_iter": 2, "sr": 8, "train_steps": 5,
+                 "ddp_steps": 2}
     else:
         sizes = {"batch": 10_000, "mle": 200_000, "steps": 20, "null_rows": 10_000, "null_iter": 16, "sr": 10_000,
-                 "train_steps": 200}
+                 "train_steps": 200, "ddp_steps": 25}
     device = args.device
     print(f"bench.gpu on {device}{' (dry run)' if args.dry_run else ''}", flush=True)
     rows = bench_generation(device, sizes["batch"], args.max_seconds, args.dry_run)
     rows += bench_mle(device, sizes["mle"], sizes["train_steps"])
     rows += bench_null(device, sizes["null_rows"], sizes["null_iter"])
     rows += bench_training(device, 8 if args.dry_run else 1024, sizes["steps"], args.dry_run)
+    rows += bench_ddp(device, 8 if args.dry_run else 1024, sizes["ddp_steps"], args.dry_run)
     rows += bench_superres(device, sizes["sr"], min(sizes["sr"], 1000))
     if not (args.dry_run or args.no_record):
         append_markdown(Path(__file__).resolve().parents[1] / "BENCHMARKS.md", f"gpu ({device})", rows)

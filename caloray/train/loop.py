@@ -160,10 +160,21 @@ def _evaluate(model: torch.nn.Module, shard: Any, *, batch_size: int) -> tuple[f
     return _all_reduce_mean(total / count if count else 0.0, count, ray.train.get_context().get_world_size())
 
 
+def collective_device() -> torch.device:
+    """Where the epoch-metric tensors of `_all_reduce_mean`/`_all_max` must live for this process group.
+
+    NCCL (Ray Train's backend when `use_gpu`) only reduces CUDA tensors: a CPU tensor fails with "no backend
+    type associated with device type cpu". Gloo, and mixed groups such as "cpu:gloo,cuda:nccl", take CPU ones.
+    """
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def _all_reduce_mean(mean: float, count: int, world: int) -> tuple[float, int]:
     """The row-weighted mean over workers and the total row count."""
     if world > 1:
-        values = torch.tensor([mean * count, float(count)], dtype=torch.float64)
+        values = torch.tensor([mean * count, float(count)], dtype=torch.float64, device=collective_device())
         torch.distributed.all_reduce(values)
         total, count = float(values[0]), int(values[1])
         return (total / count if count else math.nan), count
@@ -172,7 +183,7 @@ def _all_reduce_mean(mean: float, count: int, world: int) -> tuple[float, int]:
 
 def _all_max(value: float, world: int) -> float:
     if world > 1:
-        tensor = torch.tensor([value], dtype=torch.float64)
+        tensor = torch.tensor([value], dtype=torch.float64, device=collective_device())
         torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
         return float(tensor[0])
     return value
