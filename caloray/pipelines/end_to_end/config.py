@@ -17,6 +17,10 @@ from caloray.workflows.superres import Config as SuperresConfig
 #: pipeline's Flow-I) or a complete-shower model. `voxel-flow-student` is not one: it distils an already trained
 #: voxel-flow teacher (a checkpoint named in its kwargs), which this pipeline has no stage to produce first.
 GENERATOR_KINDS = ("voxel-flow", "shower-vae", "shower-inn", "bayesian-shower-inn")
+#: Which model samples the generated showers' layer energies (`layer_energies`): the generator itself, or the
+#: pipeline's Flow-I with the generator only spreading each layer's energy over its voxels (the CaloFlow split; a
+#: voxel-flow generator always takes them from Flow-I).
+LAYER_ENERGY_SOURCES = ("generator", "flow1")
 
 
 @dataclass
@@ -54,8 +58,9 @@ SUPERRES_WIRING = {"model": PENDING, "inputs": [PENDING], "out": PENDING, "geome
 @dataclass
 class PipelineConfig:
     """One end-to-end run into `out`. `tracking_uri` None → MLFLOW_TRACKING_URI, else a local store in `out`;
-    `gpu`: every training with one GPU per Ray Train worker. The stages are the workflows' own Configs; the
-    pipeline sets their models, inputs, outputs and tracking (`*_WIRING`), so those keys are not set here."""
+    `gpu`: every training with one GPU per Ray Train worker. `layer_energies`: one of LAYER_ENERGY_SOURCES. The
+    stages are the workflows' own Configs; the pipeline sets their models, inputs, outputs and tracking
+    (`*_WIRING`), so those keys are not set here."""
 
     data: PipelineData
     train: PipelineModels
@@ -63,6 +68,7 @@ class PipelineConfig:
     experiment: str = "caloray-pipeline"
     tracking_uri: str | None = None
     gpu: bool = False
+    layer_energies: str = "generator"
     generate: GenerationConfig = field(**wired(GenerationConfig, GENERATE_WIRING, n_showers=1_000, shard_size=500,
                                        batch_size=500, validate_n=500))
     validate: ValidationConfig = field(**wired(ValidationConfig, VALIDATE_WIRING, features=["total-energy",
@@ -82,6 +88,8 @@ class PipelineConfig:
         if self.train.generator.model.kind not in GENERATOR_KINDS:
             raise ConfigError(f"train.generator.model.kind must be one of {GENERATOR_KINDS}, "
                               f"got {self.train.generator.model.kind!r}")
+        if self.layer_energies not in LAYER_ENERGY_SOURCES:
+            raise ConfigError(f"layer_energies must be one of {LAYER_ENERGY_SOURCES}, got {self.layer_energies!r}")
         if (self.data.superres is None) != (self.train.superres is None):
             raise ConfigError("data.superres and train.superres go together: set both or neither")
         if self.train.superres is not None and self.train.superres.model.kind != "superres-flow":

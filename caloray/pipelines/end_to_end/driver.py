@@ -21,6 +21,7 @@ from caloray.pipelines.end_to_end.stages import (
     stage_validate,
 )
 from caloray.tracking.store import redact_uri, ui_command
+from caloray.validate.summary import format_p
 
 
 def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False) -> dict[str, Any]:
@@ -65,7 +66,8 @@ def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False) -> 
         generated, info = stage("generate", lambda: stage_generate(config, registered["generator"],
                                                                    registered["flow1"], out, uri))
         summary["generate"] = {"run_id": info["run_id"], "validation_passed": info["validation_passed"],
-                               "shards": [str(p) for p in generated]}
+                               "shards": [str(p) for p in generated],
+                               **{k: info[k] for k in ("generator", "models", "tests", "threshold") if k in info}}
         log_metrics(info["metrics"])
         log_metrics(stage("validate", lambda: stage_validate(config, generated, out, uri)))
         log_metrics(stage("calibrate", lambda: stage_calibrate(config, registered["flow1"],
@@ -93,6 +95,21 @@ def _ui_hint(uri: str, out: Path) -> str:
     return ui_command(uri, out)
 
 
+def _validation_lines(tests: list[dict[str, Any]], threshold: float | None) -> list[str]:
+    """The automatic validation's figures: each calibrated test's p-value against the threshold, and the classifier
+    AUC per feature map when it ran (generated/validation/summary.txt has the full table)."""
+    p_values = [t for t in tests if t.get("p_value") is not None]
+    lines = []
+    if p_values:
+        gate = "" if threshold is None else f" (pass: every p ≥ {threshold:.3g})"
+        lines.append("  validation p-values" + gate + ": " + ", ".join(
+            f"{t['feature']} {t['statistic']} {format_p(t['p_value'], bool(t.get('p_floor')))}" for t in p_values))
+    aucs = [t for t in tests if t.get("auc") is not None]
+    if aucs:
+        lines.append("  classifier AUC: " + ", ".join(f"{t['feature']} {t['auc']:.3f}" for t in aucs))
+    return lines
+
+
 def summary_text(summary: dict[str, Any], out: Path) -> str:
     """The closing summary: stage timings, registered models and the headline result of each stage (the full
     tables are in OUT/*/summary.txt)."""
@@ -103,8 +120,11 @@ def summary_text(summary: dict[str, Any], out: Path) -> str:
     generated = summary.get("generate", {})
     if generated:
         verdict = {True: "passed", False: "FAILED", None: "not run"}[generated.get("validation_passed")]
+        if generated.get("generator"):
+            lines.append(f"generator: {generated['generator']} ({' + '.join(generated.get('models', []))})")
         lines.append(f"generated {metrics.get('generate.n_showers', 0):.0f} showers in "
                      f"{len(generated.get('shards', []))} shard(s); automatic validation {verdict}")
+        lines += _validation_lines(generated.get("tests") or [], generated.get("threshold"))
     if "validate.n_tests" in metrics:
         lines.append(f"two-sample tests vs the reference: {metrics['validate.n_tests']:.0f} tests, smallest p-value "
                      f"{metrics.get('validate.min_p_value', float('nan')):.3g} (validation/summary.txt)")

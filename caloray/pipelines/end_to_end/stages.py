@@ -91,19 +91,29 @@ def _prefixed(stage: str, metrics: dict[str, float]) -> dict[str, float]:
 
 
 def stage_generate(config: PipelineConfig, generator: str, flow1: str, out: Path, uri: str) -> tuple[list[Path], dict]:
-    """Generate from the registered generator (chained to Flow-I when it is a Flow-II), validated against the
-    reference sample."""
+    """Generate from the registered generator (chained to Flow-I when it is a Flow-II or `config.layer_energies`
+    is "flow1"), validated against the reference sample; the info names the generator and its tests' p-values."""
     from caloray.generate.models import CHAIN_KINDS
     from caloray.workflows import generate
 
-    layer_model = flow1 if config.train.generator.model.kind in CHAIN_KINDS else None
+    chained = config.train.generator.model.kind in CHAIN_KINDS or config.layer_energies == "flow1"
+    layer_model = flow1 if chained else None
     result = generate.run(dataclasses.replace(
         config.generate, model=generator, layer_model=layer_model, out=str(out / "generated"), tracking_uri=uri,
         experiment=config.experiment, geometry=config.data.train.geometry, reference=[str(out / "sim" / "reference")]),
         progress=False)
     print(f"generate: {result.summary}", flush=True)
+    kind = config.train.generator.model.kind
+    validation = getattr(result.detail, "validation", None)
+    tests = [] if validation is None else [
+        {k: row[k] if isinstance(row[k], str | bool) else float(row[k])
+         for k in ("feature", "statistic", "p_value", "p_floor", "auc") if row.get(k) is not None}
+        for row in validation.rows]
     return result.paths["shards"], {"metrics": _prefixed("generate", result.metrics),
-                                    "run_id": result.detail.mlflow_run_id, "validation_passed": result.passed}
+                                    "run_id": result.detail.mlflow_run_id, "validation_passed": result.passed,
+                                    "generator": f"layer-energy-flow → {kind}" if chained else kind,
+                                    "models": [generator, flow1] if chained else [generator], "tests": tests,
+                                    "threshold": None if validation is None else validation.threshold}
 
 
 def stage_validate(config: PipelineConfig, candidate: list[Path], out: Path, uri: str) -> dict[str, float]:
