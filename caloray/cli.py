@@ -30,8 +30,10 @@ energies of the reference (default: the model's training data) and compares tota
 --validate-stats ... classifier also the classifier metric, gated by --max-auc); the MLflow run ends FINISHED
 when it passes and FAILED when it fails.
 
-Models: a shower-vae; a voxel-flow with its Flow-I (--layer-model); a layer-energy-flow whose voxels are its
-layers. Exit status: 0 done (validation passed or off), 1 validation failed, 2 bad input."""
+Models: a shower-vae or (bayesian-)shower-inn, alone or with a Flow-I that gives their layer energies
+(--layer-model; the model then only spreads each layer's energy over its voxels); a voxel-flow with its Flow-I
+(--layer-model); a layer-energy-flow whose voxels are its layers.
+Exit status: 0 done (validation passed or off), 1 validation failed, 2 bad input."""
 
 GENERATE_EPILOG = """\
 examples:
@@ -370,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="registry NAME[:VERSION] (newest when omitted), NAME@ALIAS (e.g. @validated) "
                    "or a checkpoint file (.pt)")
-    p.add_argument("--layer-model", help="Flow-I (layer-energy-flow) feeding a voxel-flow --model")
+    p.add_argument("--layer-model", help="Flow-I (layer-energy-flow) giving the layer energies of a voxel-flow, "
+                                         "shower-vae or shower-inn --model")
     p.add_argument("--n", dest="n_showers", type=int, help="number of showers (default 10000)")
     p.add_argument("--energies", metavar="SPEC", help="log-uniform:A-B | uniform:A-B | fixed:E1,E2,... in MeV, or "
                    "with units (log-uniform:1GeV-100GeV); default: log-uniform over the model's training range")

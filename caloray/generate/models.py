@@ -6,6 +6,8 @@ Supported (single models or `Ensemble`s of them):
   alone (the Bayesian INN draws one weight set per batch);
 - ``voxel-flow`` (or its fast ``voxel-flow-student``) with a ``layer-energy-flow`` as `layer_model`: the CaloFlow
   chain, Flow-I layer energies then Flow-II voxel energies (`caloray.models.sample_showers`);
+- one of the shower kinds with a ``layer-energy-flow`` as `layer_model`: the same split, Flow-I layer energies and
+  the shower model's distribution of each layer's energy over its voxels (its own layer energies are dropped);
 - ``layer-energy-flow`` alone only when every voxel is its own layer (L = V), so its layer energies are the voxels.
 
 Anything else (a Flow-I on a multi-voxel geometry, regressors, super-resolution flows) is a clear error.
@@ -108,7 +110,7 @@ class ShowerSampler:
     def __init__(self, model: Surrogate, layer_model: Surrogate | None = None) -> None:
         kind = member_kind(model)
         self.model, self.layer_model = model.eval(), None if layer_model is None else layer_model.eval()
-        if kind in CHAIN_KINDS:
+        if kind in CHAIN_KINDS or (kind in SHOWER_KINDS and layer_model is not None):
             if layer_model is None:
                 raise GenerationError("a voxel-flow (Flow-II) needs the Flow-I that samples its layer energies: "
                                       "set layer_model (--layer-model) to a layer-energy-flow")
@@ -118,7 +120,7 @@ class ShowerSampler:
                 raise GenerationError("layer_model and model were built for different voxel → layer maps")
             self.mode = "chain"
         elif layer_model is not None:
-            raise GenerationError(f"layer_model is only used with a voxel-flow model, not with {kind!r}")
+            raise GenerationError(f"layer_model is only used with a voxel-flow or a shower model, not with {kind!r}")
         elif kind in SHOWER_KINDS:
             self.mode = "showers"
         elif kind == "layer-energy-flow":
@@ -156,11 +158,10 @@ class ShowerSampler:
         """Showers (B, V) MeV for incident energies (B,) MeV (dtype and device of the model)."""
         if self.mode == "showers":
             return self.model.sample(incident_energies_mev)["showers"]
-        if self.mode == "chain":
-            from caloray.models import sample_showers
-
+        if self.mode == "chain":  # the voxel→layer maps were checked to agree in __init__
             assert self.layer_model is not None
-            return sample_showers(self.layer_model, self.model, incident_energies_mev)["showers"]
+            layer_energies = self.layer_model.sample(incident_energies_mev)["layer_energies"]
+            return self.model.sample(incident_energies_mev, layer_energies=layer_energies)["showers"]
         layer_energies = self.model.sample(incident_energies_mev)["layer_energies"]
         return layer_energies.index_select(1, self._index)
 

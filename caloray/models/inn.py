@@ -125,10 +125,12 @@ class ShowerINN(Surrogate):
             unit = self._add_noise(unit)
         return (self.logit(unit) - self.feature_mean) / self.feature_std
 
-    def postprocess(self, h: Tensor, incident_energies_mev: Tensor) -> tuple[Tensor, Tensor]:
+    def postprocess(self, h: Tensor, incident_energies_mev: Tensor,
+                    layer_energies: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(showers (B, V) MeV, layer energies (B, L) MeV) from standardized features h (B, V + L).
 
-        The layer sums of the showers equal the layer energies (up to rounding)."""
+        The layer sums of the showers equal the layer energies (up to rounding): the ones decoded from the extra
+        dimensions, or `layer_energies` (B, L) MeV when given."""
         logits = h * self.feature_std + self.feature_mean
         unit = self.logit.inverse(logits).clamp(0.0, 1.0)
         fractions, extra = unit[:, : self.n_voxels], unit[:, self.n_voxels :]
@@ -142,7 +144,9 @@ class ShowerINN(Surrogate):
         fractions = torch.where((fractions < self.noise_width) & ~largest, torch.zeros_like(fractions), fractions)
         fractions = torch.where(largest & (fractions <= 0), torch.ones_like(fractions), fractions)
         fractions = self.normalization(fractions, layer_sums(fractions, self.voxel_layer, self.n_layers))
-        layer_energies = self.extra_dimensions.inverse(extra, incident_energies_mev).clamp_min(0.0)
+        if layer_energies is None:
+            layer_energies = self.extra_dimensions.inverse(extra, incident_energies_mev)
+        layer_energies = layer_energies.clamp_min(0.0)
         return self.normalization.inverse(fractions, layer_energies), layer_energies
 
     @torch.no_grad()
@@ -210,13 +214,17 @@ class ShowerINN(Surrogate):
         return -coupling_log_prob(self.flow, h, self._context(incident)).mean()
 
     @torch.no_grad()
-    def sample(self, incident_energies: Tensor, weight_draw_seed: int | None = None) -> Batch:
+    def sample(self, incident_energies: Tensor, weight_draw_seed: int | None = None,
+               layer_energies: Tensor | None = None) -> Batch:
         """Showers for E_inc (B,) MeV: {"showers": (B, V) MeV, "layer_energies": (B, L) MeV (the decoded u),
-        "incident_energies": (B,) MeV}. Bayesian INN: `weight_draw_seed` fixes one weight draw for the batch."""
+        "incident_energies": (B,) MeV}. Bayesian INN: `weight_draw_seed` fixes one weight draw for the batch.
+        `layer_energies` (B, L) MeV, e.g. from a Flow-I, replace the decoded ones: the INN then only distributes
+        each layer's energy over its voxels (the CaloFlow split; `caloray generate --layer-model`)."""
         incident = incident_1d(incident_energies)
         with weight_draw(self.flow, weight_draw_seed):
             h = coupling_sample(self.flow, self._context(incident.to(self.feature_mean.dtype)))
-        showers, layer_energies = self.postprocess(h, incident.to(h.dtype))
+        given = None if layer_energies is None else layer_energies.to(h.dtype)
+        showers, layer_energies = self.postprocess(h, incident.to(h.dtype), given)
         return {"showers": showers, "layer_energies": layer_energies, "incident_energies": incident}
 
 
@@ -256,7 +264,8 @@ class BayesianShowerINN(ShowerINN):
         return super().loss(batch) + self.kl() / self.train_size
 
     @torch.no_grad()
-    def sample(self, incident_energies: Tensor, weight_draw_seed: int | None = None) -> Batch:
+    def sample(self, incident_energies: Tensor, weight_draw_seed: int | None = None,
+               layer_energies: Tensor | None = None) -> Batch:
         if weight_draw_seed is None:  # one fresh draw for the whole batch, from the global RNG (seeded runs repeat)
             weight_draw_seed = int(torch.randint(0, 2**62, ()).item())
-        return super().sample(incident_energies, weight_draw_seed=weight_draw_seed)
+        return super().sample(incident_energies, weight_draw_seed=weight_draw_seed, layer_energies=layer_energies)

@@ -131,15 +131,18 @@ class ShowerVAE(Surrogate):
         """Standardized logit features h (B, V + L) of showers (B, V) MeV at E_inc (B,) MeV."""
         return (self._logit_features(showers_mev, incident_energies_mev) - self.feature_mean) / self.feature_std
 
-    def postprocess(self, h: Tensor, incident_energies_mev: Tensor, hits: Tensor | None = None) -> Tensor:
-        """Showers (B, V) MeV from standardized features h (B, V + L); `hits` (B, V) bool zeroes voxels."""
+    def postprocess(self, h: Tensor, incident_energies_mev: Tensor, hits: Tensor | None = None,
+                    layer_energies: Tensor | None = None) -> Tensor:
+        """Showers (B, V) MeV from standardized features h (B, V + L); `hits` (B, V) bool zeroes voxels;
+        `layer_energies` (B, L) MeV, when given, replace the ones decoded from the extra dimensions."""
         values = self.logit.inverse(h * self.feature_std + self.feature_mean).clamp(0.0, 1.0)
         fractions, extra = values[:, : self.n_voxels], values[:, self.n_voxels :]
         if hits is not None:
             fractions = torch.where(hits, fractions, torch.zeros_like(fractions))
         fractions = self.normalization(fractions, layer_sums(fractions, self.voxel_layer, self.n_layers))
-        layer_energies = self.extra_dimensions.inverse(extra, incident_energies_mev).clamp_min(0.0)
-        return self.normalization.inverse(fractions, layer_energies)
+        if layer_energies is None:
+            layer_energies = self.extra_dimensions.inverse(extra, incident_energies_mev)
+        return self.normalization.inverse(fractions, layer_energies.clamp_min(0.0))
 
     @torch.no_grad()
     def fit_standardization(self, showers_mev: Tensor, incident_energies_mev: Tensor) -> None:
@@ -205,13 +208,14 @@ class ShowerVAE(Surrogate):
             reconstruction = bce + voxel_term + squared[:, self.n_voxels :].sum(-1)
         return (reconstruction + self.beta * kl).mean()
 
-    def _generate(self, latent: Tensor, incident_energies_mev: Tensor, sample_hits: bool) -> Tensor:
+    def _generate(self, latent: Tensor, incident_energies_mev: Tensor, sample_hits: bool,
+                  layer_energies: Tensor | None = None) -> Tensor:
         decoded, hit_logits = self.decode(latent, incident_energies_mev)
         hits = None
         if hit_logits is not None:
             probabilities = torch.sigmoid(hit_logits)
             hits = torch.bernoulli(probabilities).bool() if sample_hits else probabilities > 0.5
-        return self.postprocess(decoded, incident_energies_mev, hits)
+        return self.postprocess(decoded, incident_energies_mev, hits, layer_energies)
 
     @torch.no_grad()
     def reconstruct(self, batch: Batch, sample_hits: bool = False) -> Tensor:
@@ -220,14 +224,18 @@ class ShowerVAE(Surrogate):
         return self._generate(mean, incident_1d(batch["incident_energies"]), sample_hits)
 
     @torch.no_grad()
-    def sample(self, incident_energies: Tensor) -> Batch:
-        """Showers from latent z ~ N(0, 1): {"showers": (B, V) MeV, "incident_energies": (B,) MeV}."""
+    def sample(self, incident_energies: Tensor, layer_energies: Tensor | None = None) -> Batch:
+        """Showers from latent z ~ N(0, 1): {"showers": (B, V) MeV, "incident_energies": (B,) MeV}.
+
+        `layer_energies` (B, L) MeV, e.g. sampled by a Flow-I, make each layer sum to them: the VAE then only
+        distributes a given layer energy over the layer's voxels (the CaloFlow split; `caloray generate
+        --layer-model`)."""
         incident_energies = incident_1d(incident_energies)
         reference = self.feature_mean
         latent = torch.randn(
             incident_energies.shape[0], self.latent_dim, dtype=reference.dtype, device=reference.device
         )
-        showers = self._generate(latent, incident_energies, sample_hits=True)
+        showers = self._generate(latent, incident_energies, sample_hits=True, layer_energies=layer_energies)
         return {"showers": showers, "incident_energies": incident_energies}
 
     def noise_shapes(self) -> dict[str, tuple[int, str]]:

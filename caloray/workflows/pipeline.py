@@ -35,6 +35,10 @@ from caloray.workflows.validate import ValidationConfig
 #: pipeline's Flow-I) or a complete-shower model. `voxel-flow-student` is not one: it distils an already trained
 #: voxel-flow teacher (a checkpoint named in its kwargs), which this pipeline has no stage to produce first.
 GENERATOR_KINDS = ("voxel-flow", "shower-vae", "shower-inn", "bayesian-shower-inn")
+#: Which model samples the generated showers' layer energies (`layer_energies`): the generator itself, or the
+#: pipeline's Flow-I with the generator only spreading each layer's energy over its voxels (the CaloFlow split; a
+#: voxel-flow generator always takes them from Flow-I).
+LAYER_ENERGY_SOURCES = ("generator", "flow1")
 
 
 @dataclass
@@ -72,8 +76,9 @@ SUPERRES_WIRING = {"model": PENDING, "inputs": [PENDING], "out": PENDING, "geome
 @dataclass
 class PipelineConfig:
     """One end-to-end run into `out`. `tracking_uri` None → MLFLOW_TRACKING_URI, else a local store in `out`;
-    `gpu`: every training with one GPU per Ray Train worker. The stages are the workflows' own Configs; the
-    pipeline sets their models, inputs, outputs and tracking (`*_WIRING`), so those keys are not set here."""
+    `gpu`: every training with one GPU per Ray Train worker. `layer_energies`: one of LAYER_ENERGY_SOURCES. The
+    stages are the workflows' own Configs; the pipeline sets their models, inputs, outputs and tracking
+    (`*_WIRING`), so those keys are not set here."""
 
     data: PipelineData
     train: PipelineModels
@@ -81,6 +86,7 @@ class PipelineConfig:
     experiment: str = "caloray-pipeline"
     tracking_uri: str | None = None
     gpu: bool = False
+    layer_energies: str = "generator"
     generate: GenerationConfig = field(**wired(GenerationConfig, GENERATE_WIRING, n_showers=1_000, shard_size=500,
                                        batch_size=500, validate_n=500))
     validate: ValidationConfig = field(**wired(ValidationConfig, VALIDATE_WIRING, features=["total-energy",
@@ -97,6 +103,8 @@ class PipelineConfig:
                                   "ensemble)")
         if self.train.flow1.model.kind != "layer-energy-flow":
             raise ConfigError(f"train.flow1.model.kind must be layer-energy-flow, got {self.train.flow1.model.kind!r}")
+        if self.layer_energies not in LAYER_ENERGY_SOURCES:
+            raise ConfigError(f"layer_energies must be one of {LAYER_ENERGY_SOURCES}, got {self.layer_energies!r}")
         if self.train.generator.model.kind not in GENERATOR_KINDS:
             raise ConfigError(f"train.generator.model.kind must be one of {GENERATOR_KINDS}, "
                               f"got {self.train.generator.model.kind!r}")
@@ -164,9 +172,8 @@ def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False) -> 
             log_metrics(trained)  # (not `metrics`: that name is the summary's dict that `log_metrics` fills)
         generated, info = stage("generate", lambda: stage_generate(config, registered["generator"],
                                                                    registered["flow1"], out, uri))
-        summary["generate"] = {"run_id": info["run_id"], "validation_passed": info["validation_passed"],
-                               "shards": [str(p) for p in generated]}
-        log_metrics(info["metrics"])
+        log_metrics(info.pop("metrics"))
+        summary["generate"] = {"shards": [str(p) for p in generated], **info}
         log_metrics(stage("validate", lambda: stage_validate(config, generated, out, uri)))
         log_metrics(stage("calibrate", lambda: stage_calibrate(config, registered["flow1"],
                                                                samples["calibration"], out, uri)))
@@ -186,6 +193,19 @@ def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False) -> 
     return summary
 
 
+def _validation_lines(tests: list[dict[str, Any]], threshold: float | None) -> list[str]:
+    """The automatic validation's figures: each calibrated test's p-value against the threshold, and the classifier
+    AUC per feature map when it ran (generated/validation/summary.txt has the full table)."""
+    from caloray.validate.summary import format_p
+
+    gate = "" if threshold is None else f" (pass: every p ≥ {threshold:.3g})"
+    p_values = [f"{t['feature']} {t['statistic']} {format_p(t['p_value'], bool(t.get('p_floor')))}"
+                for t in tests if t.get("p_value") is not None]
+    aucs = [f"{t['feature']} {t['auc']:.3f}" for t in tests if t.get("auc") is not None]
+    return ([f"  validation p-values{gate}: " + ", ".join(p_values)] if p_values else []) + (
+        ["  classifier AUC: " + ", ".join(aucs)] if aucs else [])
+
+
 def summary_text(summary: dict[str, Any], out: Path) -> str:
     """The closing summary: stage timings, registered models and the headline result of each stage (the full
     tables are in OUT/*/summary.txt)."""
@@ -196,8 +216,10 @@ def summary_text(summary: dict[str, Any], out: Path) -> str:
     generated = summary.get("generate", {})
     if generated:
         verdict = {True: "passed", False: "FAILED", None: "not run"}[generated.get("validation_passed")]
+        lines.append(f"generator: {generated['generator']} ({' + '.join(generated['models'])})")
         lines.append(f"generated {metrics.get('generate.n_showers', 0):.0f} showers in "
                      f"{len(generated.get('shards', []))} shard(s); automatic validation {verdict}")
+        lines += _validation_lines(generated.get("tests") or [], generated.get("threshold"))
     if "validate.n_tests" in metrics:
         lines.append(f"two-sample tests vs the reference: {metrics['validate.n_tests']:.0f} tests, smallest p-value "
                      f"{metrics.get('validate.min_p_value', float('nan')):.3g} (validation/summary.txt)")
@@ -291,17 +313,26 @@ def _run_stage(name: str, section: Any, options: dict[str, Any] | None = None,
 
 
 def stage_generate(config: PipelineConfig, generator: str, flow1: str, out: Path, uri: str) -> tuple[list[Path], dict]:
-    """Generate from the registered generator (chained to Flow-I when it is a Flow-II), validated against the
-    reference sample."""
+    """Generate from the registered generator (chained to Flow-I when it is a Flow-II or `config.layer_energies`
+    is "flow1"), validated against the reference sample; the info names the generator and its tests' p-values."""
     from caloray.generate.models import CHAIN_KINDS
 
-    layer_model = flow1 if config.train.generator.model.kind in CHAIN_KINDS else None
+    kind = config.train.generator.model.kind
+    chained = kind in CHAIN_KINDS or config.layer_energies == "flow1"
+    layer_model = flow1 if chained else None
     result, metrics = _run_stage("generate", config.generate, {"progress": False}, model=generator,
                                  layer_model=layer_model, out=str(out / "generated"), tracking_uri=uri,
                                  experiment=config.experiment, geometry=config.data.train.geometry,
                                  reference=[str(out / "sim" / "reference")])
+    validation = getattr(result.detail, "validation", None)
+    tests = [{k: row[k] if isinstance(row[k], str | bool) else float(row[k])
+              for k in ("feature", "statistic", "p_value", "p_floor", "auc") if row.get(k) is not None}
+             for row in (validation.rows if validation is not None else [])]
     return result.paths["shards"], {"metrics": metrics, "run_id": result.detail.mlflow_run_id,
-                                    "validation_passed": result.passed}
+                                    "validation_passed": result.passed, "tests": tests,
+                                    "threshold": None if validation is None else validation.threshold,
+                                    "generator": f"layer-energy-flow → {kind}" if chained else kind,
+                                    "models": [generator, flow1] if chained else [generator]}
 
 
 def stage_validate(config: PipelineConfig, candidate: list[Path], out: Path, uri: str) -> dict[str, float]:

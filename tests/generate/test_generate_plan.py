@@ -103,6 +103,30 @@ def test_flow_chain_generates_showers_whose_layers_sum_to_flow1() -> None:
     np.testing.assert_allclose(sums, expected.numpy(), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("make", [lambda: ShowerVAE(TOY_LAYERS, latent_dim=3, hidden_features=(8,)),
+                                  lambda: ShowerINN(TOY_LAYERS, blocks=2, hidden_features=(8,)),
+                                  lambda: BayesianShowerINN(TOY_LAYERS, blocks=2, hidden_features=(8,))])
+def test_shower_model_with_flow1_keeps_its_voxel_shares_and_flow1_layer_energies(make) -> None:
+    torch.manual_seed(0)
+    flow1 = LayerEnergyFlow(TOY_LAYERS, transforms=1, hidden_features=(8,))
+    model = make()
+    sampler = ShowerSampler(model, flow1)
+    assert sampler.description == f"layer-energy-flow → {model.kind}"
+    showers = generate_showers(sampler, _energies(), torch_seed=3, batch_size=16).astype(np.float64)
+    torch.manual_seed(3)  # the same draws by hand: Flow-I first, then the shower model on its own
+    energies = torch.as_tensor(_energies())
+    expected = flow1.sample(energies)["layer_energies"].numpy()
+    own = model.sample(energies)["showers"].numpy().astype(np.float64)
+    layers = np.asarray(TOY_LAYERS)
+    sums, own_sums = np.zeros((7, 3)), np.zeros((7, 3))
+    np.add.at(sums.T, layers, showers.T)
+    np.add.at(own_sums.T, layers, own.T)
+    np.testing.assert_allclose(sums, expected, rtol=1e-4, atol=1e-3)
+    assert np.all(own_sums > 0) and not np.allclose(own_sums, expected, rtol=1e-2)  # so the layers did change
+    # within a layer, the shares are the model's own draw: only the layer energies came from Flow-I
+    np.testing.assert_allclose(showers / sums[:, layers], own / own_sums[:, layers], rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("cls", [ShowerINN, BayesianShowerINN])
 def test_inns_generate_reproducible_full_showers(cls) -> None:
     torch.manual_seed(0)
@@ -142,8 +166,12 @@ def test_layer_flow_with_one_voxel_per_layer_is_a_shower_generator() -> None:
      "samples 3 layer energies, not the 12 voxels"),
     (lambda: (VoxelFlow(TOY_LAYERS, transforms=1, hidden_features=(8,)), None), "needs the Flow-I"),
     (lambda: (EnergyRegressor(TOY_LAYERS), None), "cannot generate full showers"),
-    (lambda: (ShowerVAE(TOY_LAYERS, hidden_features=(8,)), LayerEnergyFlow(TOY_LAYERS, transforms=1)),
-     "only used with a voxel-flow"),
+    (lambda: (EnergyRegressor(TOY_LAYERS), LayerEnergyFlow(TOY_LAYERS, transforms=1)),
+     "only used with a voxel-flow or a shower model"),
+    (lambda: (ShowerVAE(TOY_LAYERS, hidden_features=(8,)), EnergyRegressor(TOY_LAYERS)),
+     "layer_model must be a layer-energy-flow"),
+    (lambda: (ShowerINN(TOY_LAYERS, blocks=1), LayerEnergyFlow([0, 1, 1], transforms=1)),
+     "different voxel → layer maps"),
     (lambda: (VoxelFlow(TOY_LAYERS, transforms=1), LayerEnergyFlow([0, 1, 1], transforms=1)),
      "different voxel → layer maps"),
 ])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -46,10 +47,11 @@ def test_pipeline_builds_and_samples_an_inn_generator(kind: str) -> None:
     assert showers.shape == (3, geometry.n_voxels) and bool(torch.isfinite(showers).all())
 
 
-@pytest.mark.parametrize(("kind", "chained"), [("shower-inn", False), ("bayesian-shower-inn", False),
-                                                ("voxel-flow", True), ("shower-vae", False)])
-def test_generate_stage_chains_flow1_only_for_flow2(kind: str, chained: bool, monkeypatch: pytest.MonkeyPatch,
-                                                     tmp_path: Path) -> None:
+@pytest.mark.parametrize(("kind", "source", "chained"), [
+    ("shower-inn", "generator", False), ("bayesian-shower-inn", "generator", False), ("voxel-flow", "generator", True),
+    ("shower-vae", "generator", False), ("shower-vae", "flow1", True), ("shower-inn", "flow1", True)])
+def test_generate_stage_chains_flow1_for_flow2_or_when_flow1_gives_the_layer_energies(
+        kind: str, source: str, chained: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import caloray.workflows.generate as generate_workflow
     from caloray.workflows import Result
     from caloray.workflows.pipeline import stage_generate
@@ -61,5 +63,15 @@ def test_generate_stage_chains_flow1_only_for_flow2(kind: str, chained: bool, mo
         return Result(out=tmp_path, paths={"shards": []}, detail=SimpleNamespace(mlflow_run_id="r"))
 
     monkeypatch.setattr(generate_workflow, "run", fake_generate)
-    stage_generate(_pipeline(kind, SMALL_KWARGS[kind]), "gen:1", "flow1:1", tmp_path, "file:" + str(tmp_path))
+    config = dataclasses.replace(_pipeline(kind, SMALL_KWARGS[kind]), layer_energies=source)
+    _, info = stage_generate(config, "gen:1", "flow1:1", tmp_path, "file:" + str(tmp_path))
     assert seen["layer_model"] == ("flow1:1" if chained else None)
+    assert info["generator"] == (f"layer-energy-flow → {kind}" if chained else kind)
+    assert info["models"] == (["gen:1", "flow1:1"] if chained else ["gen:1"])
+
+
+def test_layer_energy_source_is_checked() -> None:
+    path = WORKFLOWS["demo"].default_config
+    data = yaml.safe_load(path.read_text())
+    with pytest.raises(ConfigError, match="layer_energies must be one of"):
+        from_dict(PipelineConfig, {**data, "layer_energies": "flow2"}, where=str(path))
