@@ -324,12 +324,9 @@ def stage_generate(config: PipelineConfig, generator: str, flow1: str, out: Path
                                  layer_model=layer_model, out=str(out / "generated"), tracking_uri=uri,
                                  experiment=config.experiment, geometry=config.data.train.geometry,
                                  reference=[str(out / "sim" / "reference")])
-    validation = getattr(result.detail, "validation", None)
-    tests = [{k: row[k] if isinstance(row[k], str | bool) else float(row[k])
-              for k in ("feature", "statistic", "p_value", "p_floor", "auc") if row.get(k) is not None}
-             for row in (validation.rows if validation is not None else [])]
+    validation = getattr(result.detail, "validation", None)  # its rows are the JSON records of manifest.json
     return result.paths["shards"], {"metrics": metrics, "run_id": result.detail.mlflow_run_id,
-                                    "validation_passed": result.passed, "tests": tests,
+                                    "validation_passed": result.passed, "tests": validation and validation.rows,
                                     "threshold": None if validation is None else validation.threshold,
                                     "generator": f"layer-energy-flow → {kind}" if chained else kind,
                                     "models": [generator, flow1] if chained else [generator]}
