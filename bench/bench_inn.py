@@ -80,8 +80,8 @@ def _speed_rows(quick: bool, threads: int, device: str) -> list[Row]:
          1000),
         ("Bayesian INN (one weight draw per batch)", lambda e: binn.sample(e)["showers"],
          10_000 if quick else (200_000 if gpu else 20_000), 10_000, 1000),
-        ("Flow-I → Flow-II student (IAF)", chain(student), 1000 if quick else (100_000 if gpu else 3000), 1000, 1000),
-        ("Flow-I → Flow-II teacher (MAF)", chain(teacher), 16 if quick else (512 if gpu else 4), 4 if not gpu else 512,
+        ("Flow-I → Flow-II student (IAF)", chain(student), 1000 if quick else (100_000 if gpu else 2000), 1000, 1000),
+        ("Flow-I → Flow-II teacher (MAF)", chain(teacher), 16 if quick else (512 if gpu else 2), 2 if not gpu else 512,
          1),
     ]
     where = "GPU float32" if gpu else f"CPU {threads} thread{'s' if threads > 1 else ''}"
@@ -109,7 +109,7 @@ def _features(showers: np.ndarray, energies: np.ndarray, voxel_layer: torch.Tens
 def _coverage_rows(quick: bool) -> list[Row]:
     geometry = get_geometry("ds1-photons")
     config = SimConfig.preset("ds1-photons", prior="log-uniform", energy_min_mev=1e3, energy_max_mev=1e5)
-    n_train, n_test, steps = (4000, 4000, 150) if quick else (20_000, 10_000, 1000)
+    n_train, n_test, steps = (4000, 4000, 150) if quick else (10_000, 5000, 400)
     energies, showers = simulate_batch(config, np.random.default_rng(0), n_train)
     test_energies, test_showers = simulate_batch(config, np.random.default_rng(1), n_test)
     torch.manual_seed(0)
