@@ -152,7 +152,7 @@ def _coverage_rows(quick: bool) -> list[Row]:
         (f"Bayesian INN band coverage (mean ± std over 10 draws ⊕ held-out stat. error), ds1-photons, {total} bins",
          inside_combined / total, "fraction"),
         ("Bayesian INN band coverage (band alone)", inside_band / total, "fraction"),
-        (f"Bayesian INN final training loss (negative ELBO per shower, {steps} steps)", float(loss), "nats"),
+        (f"Bayesian INN final training loss (negative ELBO per shower, {steps} steps)", float(loss.detach()), "nats"),
     ]
 
 
