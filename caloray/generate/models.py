@@ -153,9 +153,19 @@ class ShowerSampler:
         self._index = self._index.to(device)
         return self
 
+    @property
+    def bayesian(self) -> bool:
+        """Whether the model samples with weight draws (a Bayesian INN): `sample(..., weight_draw_seed)`."""
+        return self.mode == "showers" and bool(getattr(self.model, "bayesian", False))
+
     @torch.no_grad()
-    def sample(self, incident_energies_mev: Tensor) -> Tensor:
-        """Showers (B, V) MeV for incident energies (B,) MeV (dtype and device of the model)."""
+    def sample(self, incident_energies_mev: Tensor, weight_draw_seed: int | None = None) -> Tensor:
+        """Showers (B, V) MeV for incident energies (B,) MeV (dtype and device of the model); a Bayesian model
+        uses the weight draw `weight_draw_seed` (None: its default)."""
+        if self.bayesian:
+            return self.model.sample(incident_energies_mev, weight_draw_seed=weight_draw_seed)["showers"]
+        if weight_draw_seed is not None:
+            raise GenerationError(f"weight_draw_seed needs a Bayesian model, not {self.description}")
         if self.mode == "showers":
             return self.model.sample(incident_energies_mev)["showers"]
         if self.mode == "chain":  # the voxel→layer maps were checked to agree in __init__
@@ -173,8 +183,10 @@ def load_sampler(model: ModelSource, layer_model: ModelSource | None, tracking_u
 
 
 def iter_showers(sampler: ShowerSampler, energies_mev: np.ndarray, torch_seed: int, batch_size: int,
-                 device: torch.device | str = "cpu") -> Iterator[tuple[int, int, np.ndarray]]:
-    """Seed torch once, then yield (lo, hi, showers (hi − lo, V) float32 MeV) batch by batch.
+                 device: torch.device | str = "cpu", weight_draw_seed: int | None = None,
+                 ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Seed torch once, then yield (lo, hi, showers (hi − lo, V) float32 MeV) batch by batch (a Bayesian model:
+    every batch with the weight draw `weight_draw_seed` when given).
 
     Deterministic for fixed (torch_seed, batch_size, device type, model). Raises `GenerationError` on
     non-finite output.
@@ -183,7 +195,7 @@ def iter_showers(sampler: ShowerSampler, energies_mev: np.ndarray, torch_seed: i
     for lo in range(0, len(energies_mev), batch_size):
         hi = min(lo + batch_size, len(energies_mev))
         energies = torch.tensor(np.asarray(energies_mev[lo:hi]), device=device).to(sampler.dtype)
-        showers = sampler.sample(energies).float().cpu().numpy()
+        showers = sampler.sample(energies, weight_draw_seed).float().cpu().numpy()
         if not np.isfinite(showers).all():
             raise GenerationError(f"the {sampler.description} model produced non-finite voxel energies")
         yield lo, hi, showers

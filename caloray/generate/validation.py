@@ -8,7 +8,8 @@ reference's energy distribution, whatever energy spec the production used. The g
 (feature × statistic) p-value is ≥ alpha / number of tests (Bonferroni, family-wise error ≤ alpha).
 The statistic "classifier" (the CaloChallenge classifier metric, `caloray.validate.classifier`) adds one row per
 feature map with the test AUC ± its bootstrap error; it is no p-value test (not in the Bonferroni count) and, when
-`max_auc` is set, the generation also fails when a map's AUC exceeds it.
+`max_auc` is set, the generation also fails when a map's AUC exceeds it. A Bayesian generator also gets its
+weight-draw band drawn for every validation histogram (`caloray.generate.band`; not a gate).
 
 The reference defaults to the model's training data: `data.paths` of the `train-config.yaml` stored with a
 registered ensemble, or found next to a checkpoint file (up to three folders up).
@@ -30,6 +31,7 @@ import yaml
 
 from caloray.errors import CalorayError, ConfigError
 from caloray.features.maps import feature_map
+from caloray.generate.band import BAND_DRAWS, draw_bands
 from caloray.generate.models import GenerationError, ModelSource, ShowerSampler, iter_showers, load_sampler
 from caloray.generate.pipeline import WorkerSpec
 from caloray.geometry import BUILTIN, Geometry, get_geometry, read_binning_xml
@@ -64,6 +66,8 @@ class ValidationOutcome:
     n_candidate: int
     folder: Path
     artifacts: list[Path] = field(default_factory=list)
+    #: Bayesian generator: fraction of the plotted bins whose reference lies in the weight-draw band (band/).
+    band_coverage: float | None = None
 
     @property
     def min_p_value(self) -> float:
@@ -76,6 +80,8 @@ class ValidationOutcome:
         metrics = {"validation.passed": float(self.passed), "validation.min_p_value": self.min_p_value,
                    "validation.threshold": self.threshold, "validation.n_reference": float(self.n_reference),
                    "validation.n_candidate": float(self.n_candidate)}
+        if self.band_coverage is not None:
+            metrics["validation.band_coverage"] = self.band_coverage
         for row in self.rows:
             key = f"validation.{row['feature']}.{row['statistic']}"
             if row["statistic"] == CLASSIFIER:
@@ -87,9 +93,10 @@ class ValidationOutcome:
         return metrics
 
     def manifest_entry(self) -> dict[str, Any]:
-        return {"passed": self.passed, "alpha": self.alpha, "threshold": self.threshold, "tests": self.rows,
-                "reference_files": self.reference_files, "n_reference": self.n_reference,
-                "n_candidate": self.n_candidate}
+        entry = {"passed": self.passed, "alpha": self.alpha, "threshold": self.threshold, "tests": self.rows,
+                 "reference_files": self.reference_files, "n_reference": self.n_reference,
+                 "n_candidate": self.n_candidate}
+        return entry if self.band_coverage is None else {**entry, "band_coverage": self.band_coverage}
 
 
 # ----- reference and geometry ------------------------------------------------------------------------------
@@ -203,10 +210,11 @@ def reference_sample(paths: list[Path], geometry: Geometry, names: list[str], n_
 
 
 def candidate_features(sampler: ShowerSampler, energies: np.ndarray, torch_seed: int, geometry: Geometry,
-                       names: list[str], batch_size: int, device: str = "cpu") -> dict[str, np.ndarray]:
+                       names: list[str], batch_size: int, device: str = "cpu",
+                       weight_draw_seed: int | None = None) -> dict[str, np.ndarray]:
     """Generate one shower per energy (MeV) and return their features (showers are not kept)."""
     parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    for lo, hi, showers in iter_showers(sampler, energies, torch_seed, batch_size, device):
+    for lo, hi, showers in iter_showers(sampler, energies, torch_seed, batch_size, device, weight_draw_seed):
         for name, value in _features(names, showers, energies[lo:hi], geometry).items():
             parts[name].append(value)
     return {n: np.concatenate(v) for n, v in parts.items()}
@@ -279,6 +287,11 @@ def run_validation(settings: ValidationSettings, spec: WorkerSpec, geometry: Geo
         sampler = sampler or load_sampler(spec.model, spec.layer_model, spec.tracking_uri)
         generated = candidate_features(sampler.to("cpu"), energies, torch_seed, geometry, settings.features,
                                        spec.context.batch_size)
+    band_sampler = sampler or load_sampler(spec.model, spec.layer_model, spec.tracking_uri)
+    band_coverage = None
+    if band_sampler.bayesian:  # the weight-draw band of every validation histogram, drawn on CPU here
+        band_coverage = draw_bands(band_sampler.to("cpu"), energies, ref_features, geometry, folder, settings.seed,
+                                   spec.context.batch_size)
     n_ref = len(next(iter(ref_features.values())))
     batch = max(2, min(settings.n, n_ref // 2 if n_ref >= 4 else n_ref))
     features = {n: (ref_features[n], generated[n]) for n in settings.features}
@@ -292,9 +305,13 @@ def run_validation(settings: ValidationSettings, spec: WorkerSpec, geometry: Geo
     rows = [_summary_row(row, threshold) for row in table.to_pylist()]
     passed = all(row["passed"] is not False for row in rows)
     text = _summary_text(table, rows, settings, threshold, passed, n_ref, batch)
+    if band_coverage is not None:
+        text += (f"\n\nBayesian INN band ({BAND_DRAWS} weight draws, mean ± std ⊕ reference error): covers the "
+                 f"reference in {band_coverage:.1%} of the plotted bins (band/coverage.csv, band/*.png)")
     (folder / "summary.txt").write_text(text + "\n")
     pq.write_table(table, folder / "results.parquet")
     pacsv.write_csv(table, folder / "results.csv")
+    artifacts = [folder / "summary.txt", folder / "results.csv", folder / "tests", folder / "figures"]
     return ValidationOutcome(passed, settings.alpha, threshold, rows, [str(p) for p in reference], n_ref, settings.n,
-                             folder, [folder / "summary.txt", folder / "results.csv", folder / "tests",
-                                      folder / "figures"])
+                             folder, artifacts + ([folder / "band"] if band_coverage is not None else []),
+                             band_coverage)

@@ -49,15 +49,23 @@ class BayesianLinear(torch.nn.Module):
         like = self.weight_mean
         self._draw = (eps_w.to(like.dtype).to(like.device), eps_b.to(like.dtype).to(like.device))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def fixed_weight_and_bias(self) -> tuple[Tensor, Tensor] | None:
+        """(W (out, in), b (out,)) shared by every row: the fixed draw, or the posterior means in eval mode; None
+        in training mode without a fixed draw (an independent draw per row)."""
         if self._draw is not None:
             eps_w, eps_b = self._draw
             weight = self.weight_mean + torch.exp(0.5 * self.weight_log_var) * eps_w
             bias = self.bias_mean + torch.exp(0.5 * self.bias_log_var) * eps_b
-            return torch.nn.functional.linear(x, weight, bias)
-        mean = torch.nn.functional.linear(x, self.weight_mean, self.bias_mean)
+            return weight, bias
         if not self.training:
-            return mean
+            return self.weight_mean, self.bias_mean
+        return None
+
+    def forward(self, x: Tensor) -> Tensor:
+        fixed = self.fixed_weight_and_bias()
+        if fixed is not None:
+            return torch.nn.functional.linear(x, *fixed)
+        mean = torch.nn.functional.linear(x, self.weight_mean, self.bias_mean)
         variance = torch.nn.functional.linear(x * x, self.weight_log_var.exp(), self.bias_log_var.exp())
         return mean + variance.sqrt() * torch.randn_like(mean)
 

@@ -12,7 +12,7 @@ transform objects, which is several times faster on CPU for the small subnets of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import torch
@@ -22,7 +22,7 @@ from zuko.flows.coupling import GeneralCouplingTransform
 from zuko.transforms import MonotonicRQSTransform
 
 from caloray.models.bayesian import BayesianLinear
-from caloray.models.rqs import rqs_call_and_ladj, rqs_inverse, zuko_spline_settings
+from caloray.models.rqs import rqs_call_and_ladj, rqs_inverse_bins_first_, zuko_spline_settings
 
 #: Seed of the generator that draws the coupling masks: fixed, so masks depend only on (features, blocks) and
 #: building a flow consumes no global random numbers beyond the weight initialization.
@@ -118,11 +118,72 @@ def coupling_log_prob(flow: zuko.flows.Flow, x: Tensor, context: Tensor) -> Tens
     return flow.base(None).log_prob(x) + ladj_total
 
 
-def coupling_sample(flow: zuko.flows.Flow, context: Tensor) -> Tensor:
+def _fixed_linear(layer: torch.nn.Module) -> tuple[Tensor, Tensor | None] | None:
+    """(weight (out, in), bias (out,) or None) when `layer` applies one affine map to every row, else None."""
+    if isinstance(layer, BayesianLinear):
+        return layer.fixed_weight_and_bias()
+    weight = getattr(layer, "weight", None)
+    if isinstance(layer, (torch.nn.Linear, zuko.nn.Linear)) and weight is not None and weight.dim() == 2:
+        return weight, layer.bias
+    return None
+
+
+def _features_first_subnet(block: GeneralCouplingTransform) -> list[Callable[[Tensor], Tensor]]:
+    """The subnet of `block` as steps on features-first inputs, (D_a + C, b) → (3·bins − 1, D_b, b).
+
+    The rows of the last layer are reordered parameter-major (row p·D_b + f computes parameter p of transformed
+    feature f, zuko's row f·(3·bins − 1) + p), so each spline parameter comes out as one contiguous row of D_b·b
+    values: the layout `rqs_inverse_bins_first_` reads. Same dot products, so the same numbers.
+    """
+    layers = list(block.hyper)
+    n_transformed = int((~block.mask).sum())
+    order = torch.arange(n_transformed * block.total).view(n_transformed, block.total).T.reshape(-1)
+    steps: list[Callable[[Tensor], Tensor]] = []
+    for position, layer in enumerate(layers):
+        last = position == len(layers) - 1
+        affine = _fixed_linear(layer)
+        if isinstance(layer, torch.nn.ReLU):
+            steps.append(torch.relu_)
+        elif affine is not None:
+            weight, bias = affine
+            if last:
+                order = order.to(weight.device)
+                weight, bias = weight[order], None if bias is None else bias[order]
+            steps.append(weight.matmul if bias is None else partial(torch.addmm, bias[:, None], weight))
+        elif last:  # e.g. a Bayesian layer in training mode (a weight draw per row)
+            steps.append(lambda h, layer=layer, order=order: layer(h.T).index_select(1, order.to(h.device)).T)
+        else:
+            steps.append(lambda h, layer=layer: layer(h.T).T)
+    steps.append(lambda h: h.view(block.total, n_transformed, -1))
+    return steps
+
+
+#: Showers per pass of `coupling_sample`: large enough that every step is a long vectorized pass (and uses both
+#: threads), small enough that a block's spline parameters (≈ 17 kB per ds1-photons shower) stay in cache.
+SAMPLE_CHUNK = 1024
+
+
+@torch.no_grad()
+def coupling_sample(flow: zuko.flows.Flow, context: Tensor, chunk: int = SAMPLE_CHUNK) -> Tensor:
     """One sample x (B, D) per context row (B, C): base noise from the global RNG mapped through the inverse
-    blocks, last to first (the same distribution as `flow(context).sample()`)."""
+    blocks, last to first (the same distribution as `flow(context).sample()`, and the same numbers up to
+    rounding).
+
+    Rows go `chunk` at a time through all blocks, features-first ((D, chunk)): the subnets then write their spline
+    parameters bins-first and each spline step is a contiguous pass (`rqs_inverse_bins_first_`).
+    """
     z = flow.base(None).sample((context.shape[0],))
-    for block, idx_a, idx_b, bins, bound, slope in reversed(_blocks(flow)):
-        phi = _spline_parameters(block, z.index_select(-1, idx_a), context)
-        z = z.index_copy(-1, idx_b, rqs_inverse(z.index_select(-1, idx_b), phi, bins, bound, slope))
+    blocks = [(idx_a, idx_b, _features_first_subnet(block), bins, bound, slope)
+              for block, idx_a, idx_b, bins, bound, slope in reversed(_blocks(flow))]
+    for start in range(0, z.shape[0], chunk):
+        rows = slice(start, start + chunk)
+        z_t, context_t = z[rows].T.contiguous(), context[rows].T
+        for idx_a, idx_b, subnet, bins, bound, slope in blocks:
+            h = torch.cat([z_t.index_select(0, idx_a), context_t])
+            for step in subnet:
+                h = step(h)
+            y = z_t.index_select(0, idx_b)
+            x = rqs_inverse_bins_first_(y.view(-1), h.view(h.shape[0], -1), bins, bound, slope)
+            z_t.index_copy_(0, idx_b, x.view_as(y))
+        z[rows] = z_t.T
     return z

@@ -85,18 +85,54 @@ def rqs_call_and_ladj(x: Tensor, phi: Tensor, bins: int, bound: float, slope: fl
 def rqs_inverse(y: Tensor, phi: Tensor, bins: int, bound: float, slope: float) -> Tensor:
     """Inverse spline x (..., D) of y (..., D) (identity outside [−bound, bound]); phi as in `rqs_knots`.
 
-    Solves the quadratic of the rational-quadratic segment in the numerically stable form 2c / (−b − √(b² − 4ac)).
+    Reorders phi bins-first and calls `rqs_inverse_bins_first_` on that copy (callers that can produce the
+    parameters bins-first, like `coupling_flow.coupling_sample`, call it directly)."""
+    packed = phi.movedim(-1, 0).reshape(phi.shape[-1], -1).clone()
+    return rqs_inverse_bins_first_(y.reshape(-1), packed, bins, bound, slope).view(y.shape)
+
+
+def rqs_inverse_bins_first_(y: Tensor, phi: Tensor, bins: int, bound: float, slope: float) -> Tensor:
+    """Inverse spline x (N,) of y (N,) (identity outside [−bound, bound]) with the packed parameters bins-first,
+    phi (3·bins − 1, N): rows 0…bins − 1 the widths, then the heights, then the interior slopes (as `rqs_knots`).
+    Overwrites phi (the trailing underscore; it is scratch space).
+
+    The same function as `rqs_knots` + the segment's inverse, evaluated so that every step is a pass over
+    contiguous rows of N values (an inner dimension of size `bins` makes cumsum, comparisons and gathers slow)
+    and only what the inverse needs is computed: the running sums of the exponentiated widths and heights stay
+    unnormalized (y is mapped onto the heights' scale to find its bin, and only the bin's knots are normalized),
+    and only the two derivatives bounding each bin are evaluated. The quadratic of the segment is solved in the
+    stable form 2c / (−b − √(b² − 4ac)).
     """
-    knots_x, knots_y, slopes = rqs_knots(phi, bins, bound, slope)
-    k, k1, inside = _bin(knots_y, y, bins)
-    x0, x1, y0, y1, d0, d1 = _gather_bin(knots_x, knots_y, slopes, k, k1)
-    height = y1 - y0
-    s = height / (x1 - x0)
-    shifted = torch.where(inside, y - y0, torch.zeros_like(y))
-    curvature = d0 + d1 - 2 * s
-    a = height * (s - d0) + shifted * curvature
-    b = height * d0 - shifted * curvature
-    c = -s * shifted
+    n = y.shape[0]
+    log_slope = abs(math.log(slope))
+    sizes = phi[: 2 * bins]
+    denominator = sizes.abs()
+    sizes.div_(denominator.mul_(2 / log_slope).add_(1)).exp_()  # soft clip, then bin sizes up to a factor
+    running = torch.cumsum(sizes.view(2, bins, n), 1, out=denominator.view(2, bins, n))  # (2, bins, N)
+    x_scale = (2 * bound) / running[0, -1]
+    y_scale = (2 * bound) / running[1, -1]
+    y_unnormalized = (y + bound).div_(y_scale)
+    # Bin k (1, N): the number of interior knots below y, y in (knot_k, knot_k+1].
+    k = (running[1, :-1] < y_unnormalized).sum(0, keepdim=True)
+    knot_sum = running.gather(1, k.expand(2, 1, n)).squeeze(1)  # (2, N): Σ_{j≤k} of widths, heights
+    size = sizes.view(2, bins, n).gather(1, k.expand(2, 1, n)).squeeze(1)  # (2, N): bin k's width, height
+    width, height = size[0] * x_scale, size[1] * y_scale
+    x0 = (knot_sum[0] - size[0]).mul_(x_scale).sub_(bound)
+    shifted = (y_unnormalized - knot_sum[1]).add_(size[1]).mul_(y_scale)  # y − y0
+    # Derivatives at knots k and k + 1: interior slope rows k − 1 and k, exactly 1 at the bounds.
+    row = k + torch.tensor([[-1], [0]], device=k.device)  # (2, N)
+    clamped = row.clamp(0, bins - 2)
+    derivative = phi[2 * bins:].gather(0, clamped)
+    denominator = derivative.abs().mul_(1 / log_slope).add_(1)
+    derivative = derivative.div_(denominator).exp_().masked_fill_(row != clamped, 1.0)
+    d0, d1 = derivative[0], derivative[1]
+    s = height / width
+    curvature = (d0 + d1).sub_(2 * s)
+    a = (s - d0).mul_(height).add_(shifted * curvature)
+    b = (height * d0).sub_(shifted * curvature)
+    c = (s * shifted).neg_()
     # b² − 4ac ≥ 0 exactly (the segment is monotonic); the clamp only stops float32 rounding from giving NaN.
-    z = 2 * c / (-b - (b * b - 4 * a * c).clamp_min(0).sqrt())
-    return torch.where(inside, x0 + z * (x1 - x0), y)
+    root = (b * b).sub_(4 * a * c).clamp_min_(0).sqrt_()
+    x = (2 * c).div_(b.add_(root).neg_()).mul_(width).add_(x0)
+    inside = (y > -bound) & (y <= bound)
+    return x if bool(inside.all()) else torch.where(inside, x, y)

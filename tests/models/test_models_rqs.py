@@ -47,9 +47,10 @@ def test_direct_coupling_passes_match_zuko(bayesian):
     with torch.no_grad(), weight_draw(flow, 5 if bayesian else None):
         torch.manual_seed(2)
         reference = flow(context).sample()
-        torch.manual_seed(2)
-        samples = coupling_sample(flow, context)
-        torch.testing.assert_close(samples, reference, rtol=1e-8, atol=1e-8)
+        for chunk in (1024, 64):  # one pass, and several chunks with a ragged last one
+            torch.manual_seed(2)
+            samples = coupling_sample(flow, context, chunk=chunk)
+            torch.testing.assert_close(samples, reference, rtol=1e-8, atol=1e-8)
         x = 2.0 * torch.randn(300, 9, dtype=torch.float64)
         torch.testing.assert_close(coupling_log_prob(flow, x, context), flow(context).log_prob(x),
                                    rtol=1e-8, atol=1e-8)
