@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from caloray.cli import build_parser
+from caloray.generate.validation import ValidationOutcome
 from caloray.workflows import WORKFLOWS, build_config
 from caloray.workflows.pipeline import summary_text
 
@@ -31,10 +32,12 @@ def test_summary_names_every_stage_result_and_the_ui_command() -> None:
         "experiment": "caloray-demo", "pipeline_run_id": "abc", "stages": {"simulate": 5.2, "train-flow1": 100.4},
         "registered": {"flow1": "demo-flow1:3"},
         "generate": {"shards": ["a", "b"], "validation_passed": False, "generator": "layer-energy-flow → shower-vae",
-                     "models": ["demo-gen:2", "demo-flow1:3"], "threshold": 0.0025,
-                     "tests": [{"feature": "total-energy", "statistic": "swd", "p_value": 0.0412, "p_floor": False},
-                               {"feature": "layer-energies", "statistic": "mean-ks", "p_value": 0.002, "p_floor": True},
-                               {"feature": "layer-energies", "statistic": "classifier", "auc": 0.8123}]},
+                     "models": ["demo-gen:2", "demo-flow1:3"], "validation_lines": ValidationOutcome(
+                         False, 0.01, 0.0025, [
+                             {"feature": "total-energy", "statistic": "swd", "p_value": 0.0412, "p_floor": False},
+                             {"feature": "layer-energies", "statistic": "mean-ks", "p_value": 0.002, "p_floor": True},
+                             {"feature": "layer-energies", "statistic": "classifier", "auc": 0.8123}],
+                         [], 2000, 1000, Path("/x")).summary_lines()},
         "metrics": {"generate.n_showers": 2000.0, "validate.n_tests": 4.0, "validate.min_p_value": 0.0123,
                     "calibrate.10GeV.mode": 0.9934, "calibrate.50GeV.mode": 1.0121, "superres.n_showers": 300.0,
                     "superres.energy_kept": 0.99996},

@@ -41,6 +41,7 @@ from caloray.runtime import worker_device
 from caloray.stats.classifier import ClassifierConfig
 from caloray.tables import format_table
 from caloray.validate.classifier import CLASSIFIER
+from caloray.validate.summary import format_p
 from caloray.workflows.validate import summary_rows, validate_arrays
 
 TRAIN_CONFIG_FILE = "train-config.yaml"
@@ -91,6 +92,15 @@ class ValidationOutcome:
             metrics[f"{key}.p_value"], metrics[f"{key}.sigma"] = row["p_value"], row["sigma"]
             metrics[f"{key}.median_p"] = row["median_p"]
         return metrics
+
+    def summary_lines(self) -> list[str]:
+        """Each calibrated test's p-value against the threshold and the classifier AUC per feature map (when it
+        ran), for a pipeline's closing summary (summary.txt beside the results has the full table)."""
+        p_values = [f"{t['feature']} {t['statistic']} {format_p(t['p_value'], t['p_floor'])}"
+                    for t in self.rows if t["statistic"] != CLASSIFIER]
+        aucs = [f"{t['feature']} {t['auc']:.3f}" for t in self.rows if t["statistic"] == CLASSIFIER]
+        return ([f"  validation p-values (pass: every p ≥ {self.threshold:.3g}): " + ", ".join(p_values)]
+                if p_values else []) + (["  classifier AUC: " + ", ".join(aucs)] if aucs else [])
 
     def manifest_entry(self) -> dict[str, Any]:
         entry = {"passed": self.passed, "alpha": self.alpha, "threshold": self.threshold, "tests": self.rows,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,10 +35,6 @@ from caloray.workflows.validate import ValidationConfig
 #: pipeline's Flow-I) or a complete-shower model. `voxel-flow-student` is not one: it distils an already trained
 #: voxel-flow teacher (a checkpoint named in its kwargs), which this pipeline has no stage to produce first.
 GENERATOR_KINDS = ("voxel-flow", "shower-vae", "shower-inn", "bayesian-shower-inn")
-#: Which model samples the generated showers' layer energies (`layer_energies`): the generator itself, or the
-#: pipeline's Flow-I with the generator only spreading each layer's energy over its voxels (the CaloFlow split; a
-#: voxel-flow generator always takes them from Flow-I).
-LAYER_ENERGY_SOURCES = ("generator", "flow1")
 
 
 @dataclass
@@ -76,8 +72,10 @@ SUPERRES_WIRING = {"model": PENDING, "inputs": [PENDING], "out": PENDING, "geome
 @dataclass
 class PipelineConfig:
     """One end-to-end run into `out`. `tracking_uri` None → MLFLOW_TRACKING_URI, else a local store in `out`;
-    `gpu`: every training with one GPU per Ray Train worker. `layer_energies`: one of LAYER_ENERGY_SOURCES. The
-    stages are the workflows' own Configs; the pipeline sets their models, inputs, outputs and tracking
+    `gpu`: every training with one GPU per Ray Train worker. `layer_energies`: which model samples the generated
+    showers' layer energies, the generator itself or the pipeline's Flow-I with the generator only spreading each
+    layer's energy over its voxels (the CaloFlow split; a voxel-flow generator always takes them from Flow-I).
+    The stages are the workflows' own Configs; the pipeline sets their models, inputs, outputs and tracking
     (`*_WIRING`), so those keys are not set here."""
 
     data: PipelineData
@@ -86,7 +84,7 @@ class PipelineConfig:
     experiment: str = "caloray-pipeline"
     tracking_uri: str | None = None
     gpu: bool = False
-    layer_energies: str = "generator"
+    layer_energies: Literal["generator", "flow1"] = "generator"
     generate: GenerationConfig = field(**wired(GenerationConfig, GENERATE_WIRING, n_showers=1_000, shard_size=500,
                                        batch_size=500, validate_n=500))
     validate: ValidationConfig = field(**wired(ValidationConfig, VALIDATE_WIRING, features=["total-energy",
@@ -103,8 +101,6 @@ class PipelineConfig:
                                   "ensemble)")
         if self.train.flow1.model.kind != "layer-energy-flow":
             raise ConfigError(f"train.flow1.model.kind must be layer-energy-flow, got {self.train.flow1.model.kind!r}")
-        if self.layer_energies not in LAYER_ENERGY_SOURCES:
-            raise ConfigError(f"layer_energies must be one of {LAYER_ENERGY_SOURCES}, got {self.layer_energies!r}")
         if self.train.generator.model.kind not in GENERATOR_KINDS:
             raise ConfigError(f"train.generator.model.kind must be one of {GENERATOR_KINDS}, "
                               f"got {self.train.generator.model.kind!r}")
@@ -193,19 +189,6 @@ def run_pipeline(config: PipelineConfig, out: Path, *, resume: bool = False) -> 
     return summary
 
 
-def _validation_lines(tests: list[dict[str, Any]], threshold: float | None) -> list[str]:
-    """The automatic validation's figures: each calibrated test's p-value against the threshold, and the classifier
-    AUC per feature map when it ran (generated/validation/summary.txt has the full table)."""
-    from caloray.validate.summary import format_p
-
-    gate = "" if threshold is None else f" (pass: every p ≥ {threshold:.3g})"
-    p_values = [f"{t['feature']} {t['statistic']} {format_p(t['p_value'], bool(t.get('p_floor')))}"
-                for t in tests if t.get("p_value") is not None]
-    aucs = [f"{t['feature']} {t['auc']:.3f}" for t in tests if t.get("auc") is not None]
-    return ([f"  validation p-values{gate}: " + ", ".join(p_values)] if p_values else []) + (
-        ["  classifier AUC: " + ", ".join(aucs)] if aucs else [])
-
-
 def summary_text(summary: dict[str, Any], out: Path) -> str:
     """The closing summary: stage timings, registered models and the headline result of each stage (the full
     tables are in OUT/*/summary.txt)."""
@@ -219,7 +202,7 @@ def summary_text(summary: dict[str, Any], out: Path) -> str:
         lines.append(f"generator: {generated['generator']} ({' + '.join(generated['models'])})")
         lines.append(f"generated {metrics.get('generate.n_showers', 0):.0f} showers in "
                      f"{len(generated.get('shards', []))} shard(s); automatic validation {verdict}")
-        lines += _validation_lines(generated.get("tests") or [], generated.get("threshold"))
+        lines += generated["validation_lines"]
     if "validate.n_tests" in metrics:
         lines.append(f"two-sample tests vs the reference: {metrics['validate.n_tests']:.0f} tests, smallest p-value "
                      f"{metrics.get('validate.min_p_value', float('nan')):.3g} (validation/summary.txt)")
@@ -324,10 +307,10 @@ def stage_generate(config: PipelineConfig, generator: str, flow1: str, out: Path
                                  layer_model=layer_model, out=str(out / "generated"), tracking_uri=uri,
                                  experiment=config.experiment, geometry=config.data.train.geometry,
                                  reference=[str(out / "sim" / "reference")])
-    validation = getattr(result.detail, "validation", None)  # its rows are the JSON records of manifest.json
+    validation = getattr(result.detail, "validation", None)
     return result.paths["shards"], {"metrics": metrics, "run_id": result.detail.mlflow_run_id,
-                                    "validation_passed": result.passed, "tests": validation and validation.rows,
-                                    "threshold": None if validation is None else validation.threshold,
+                                    "validation_passed": result.passed,
+                                    "validation_lines": validation.summary_lines() if validation else [],
                                     "generator": f"layer-energy-flow → {kind}" if chained else kind,
                                     "models": [generator, flow1] if chained else [generator]}
 

@@ -73,5 +73,5 @@ def test_generate_stage_chains_flow1_for_flow2_or_when_flow1_gives_the_layer_ene
 def test_layer_energy_source_is_checked() -> None:
     path = WORKFLOWS["demo"].default_config
     data = yaml.safe_load(path.read_text())
-    with pytest.raises(ConfigError, match="layer_energies must be one of"):
+    with pytest.raises(ConfigError, match="layer_energies: expected one of 'generator', 'flow1'"):
         from_dict(PipelineConfig, {**data, "layer_energies": "flow2"}, where=str(path))
