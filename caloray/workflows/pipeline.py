@@ -95,20 +95,16 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         models = {"flow1": self.train.flow1, "generator": self.train.generator, "superres": self.train.superres}
-        for name, train in models.items():
-            if train is not None and not train.tracking.registry_name:
+        kinds = {"flow1": ("layer-energy-flow",), "generator": GENERATOR_KINDS, "superres": ("superres-flow",)}
+        for name, train in ((n, t) for n, t in models.items() if t is not None):
+            if not train.tracking.registry_name:
                 raise ConfigError(f"train.{name}.tracking.registry_name: set it (later stages load the registered "
                                   "ensemble)")
-        if self.train.flow1.model.kind != "layer-energy-flow":
-            raise ConfigError(f"train.flow1.model.kind must be layer-energy-flow, got {self.train.flow1.model.kind!r}")
-        if self.train.generator.model.kind not in GENERATOR_KINDS:
-            raise ConfigError(f"train.generator.model.kind must be one of {GENERATOR_KINDS}, "
-                              f"got {self.train.generator.model.kind!r}")
+            if train.model.kind not in kinds[name]:
+                raise ConfigError(f"train.{name}.model.kind must be one of: {', '.join(kinds[name])}; got "
+                                  f"{train.model.kind!r}")
         if (self.data.superres is None) != (self.train.superres is None):
             raise ConfigError("data.superres and train.superres go together: set both or neither")
-        if self.train.superres is not None and self.train.superres.model.kind != "superres-flow":
-            kind = self.train.superres.model.kind
-            raise ConfigError(f"train.superres.model.kind must be superres-flow, got {kind!r}")
         geometries = {self.data.train.geometry, self.data.reference.geometry, self.data.calibration.geometry}
         if len(geometries) != 1:
             raise ConfigError(f"data.train, data.reference and data.calibration must share one geometry, got "
