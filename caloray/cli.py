@@ -422,19 +422,14 @@ def _stdout_gone() -> int:
     return 128 + signal.SIGPIPE  # what a process killed by SIGPIPE reports, as `cat` or `ls` would
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; a caloray error, also one raised inside a Ray task or actor, is one line and exit 2."""
+def report_errors(command: str, state: argparse.Namespace, fn: Callable[[], int]) -> int:
+    """`fn()`'s exit status, for every front door (this CLI and `jobs/run.py`): a caloray error, also one raised
+    inside a Ray task or actor, is one line on stderr and exit 2, and the output folder `state.out` is removed when
+    `state.out_is_new` (nothing half-written; a folder that existed, e.g. a run being resumed, is kept)."""
     from caloray.errors import is_resumable, one_line, user_error
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "config_file", None):
-        if args.config:
-            parser.error(f"{args.command}: give the config once, as --config FILE or as CONFIG")
-        args.config = args.config_file
-    args.out_is_new = is_new_folder(getattr(args, "out", None))
     try:
-        code = args.handler(args)
+        code = fn()
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at interpreter exit
         return code
     except BrokenPipeError:
@@ -443,11 +438,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         error = user_error(exc)
         if error is None:
             raise
-        print(f"caloray {args.command}: error: {one_line(error)}", file=sys.stderr)
-        if args.out_is_new and not is_resumable(error) and Path(args.out).is_dir():
-            shutil.rmtree(args.out, ignore_errors=True)  # nothing half-written: the folder was this run's alone
+        print(f"{command}: error: {one_line(error)}", file=sys.stderr)
+        if state.out_is_new and not is_resumable(error) and Path(state.out).is_dir():
+            shutil.rmtree(state.out, ignore_errors=True)  # the folder was this run's alone
         return 2
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command (exit status and errors: `report_errors`)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config_file", None):
+        if args.config:
+            parser.error(f"{args.command}: give the config once, as --config FILE or as CONFIG")
+        args.config = args.config_file
+    args.out_is_new = is_new_folder(getattr(args, "out", None))
+    return report_errors(f"caloray {args.command}", args, lambda: args.handler(args))
 
 if __name__ == "__main__":
     sys.exit(main())

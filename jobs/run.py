@@ -12,7 +12,8 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from caloray.errors import ConfigError, one_line, user_error
+from caloray.cli import is_new_folder, report_errors
+from caloray.errors import ConfigError
 from caloray.workflows import WORKFLOWS, build_config, run_workflow, workflow, write_job_record
 
 
@@ -27,10 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one workflow; caloray's input errors propagate (the script turns them into one line and exit 2)."""
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run one workflow and write its job record; sets `args.out` to the config's folder when not given."""
     config = build_config(args.workflow, args.config, {WORKFLOWS[args.workflow].out_field: args.out}, args.set)
+    if args.out is None:
+        args.out = str(getattr(config, WORKFLOWS[args.workflow].out_field))
+        args.out_is_new = is_new_folder(args.out)
     if args.resume and "resume" not in inspect.signature(workflow(args.workflow).run).parameters:
         raise ConfigError(f"--resume: {args.workflow} has no resume option (reruns into the same folder resume)")
     result = run_workflow(args.workflow, config, **({"resume": True} if args.resume else {}))
@@ -39,12 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result.exit_status
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one workflow; errors as the CLI reports them (one line, exit 2, no half-written new folder)."""
+    args = build_parser().parse_args(argv)
+    args.out_is_new = is_new_folder(args.out)
+    return report_errors(f"jobs/run.py {args.workflow}", args, lambda: run(args))
+
+
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Exception as exc:  # a caloray error, also one raised inside a Ray task or actor: one line, exit 2
-        error = user_error(exc)
-        if error is None:
-            raise
-        print(f"{' '.join(sys.argv[:2])}: error: {one_line(error)}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

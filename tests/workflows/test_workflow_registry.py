@@ -86,3 +86,36 @@ def test_job_entrypoint_and_cli_run_the_same_workflow(ray_local, tmp_path: Path)
     bad = subprocess.run([*job[:-1], "n_shower=40"], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "n_shower" in bad.stderr and str(path) in bad.stderr
+
+
+def test_job_entrypoint_reports_bad_input_like_the_cli(tmp_path: Path, capsys) -> None:
+    """jobs/run.py on a file of the wrong voxel count: one stderr line naming the file, exit status 2, and the output
+    folder it would have created is not left behind (the checks run before Ray starts)."""
+    import importlib.util
+
+    from caloray.errors import ShowerFileError
+
+    bad = tmp_path / "bad.h5"
+    with h5py.File(bad, "w") as f:
+        f["incident_energies"] = np.full((4, 1), 1e4)
+        f["showers"] = np.ones((4, 100), dtype=np.float32)
+    spec = importlib.util.spec_from_file_location("jobs_run", REPO / "jobs" / "run.py")
+    jobs_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(jobs_run)
+    config = tmp_path / "features.yaml"
+    config.write_text(yaml.safe_dump({"inputs": [str(bad)], "geometry": "ds1-photons"}))
+    out = tmp_path / "out"
+    assert jobs_run.main(["features", "--config", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("jobs/run.py features: error:") and str(bad) in err
+    assert not out.exists()
+
+    def fails_inside(name, config, **_):  # as a Ray worker does after the run created its folder
+        Path(config.out).mkdir(parents=True)
+        (Path(config.out) / "part-0.parquet").write_bytes(b"half")
+        raise ShowerFileError(f"{bad}: showers row 2: NaN energy")
+
+    jobs_run.run_workflow = fails_inside
+    config.write_text(yaml.safe_dump({"inputs": [str(tmp_path)], "geometry": "ds1-photons"}))
+    assert jobs_run.main(["features", "--config", str(config), "--out", str(out)]) == 2
+    assert "row 2: NaN energy" in capsys.readouterr().err and not out.exists()
