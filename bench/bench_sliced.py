@@ -25,11 +25,10 @@ import numpy as np
 import torch
 from scipy.stats import ks_2samp, wasserstein_distance
 
+from bench.record import Row, print_rows
 from caloray.stats import STATISTICS, StatisticContext
 from caloray.stats.ecdf import ks_sup_rows, per_column, wasserstein1_rows
 from caloray.stats.projections import project
-
-Row = tuple[str, float, str]
 
 #: numpy row block of the baseline's float64 projection (bounds its float64 copy, as in bench_stats).
 BASELINE_ROWS = 1 << 14
@@ -179,9 +178,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     rows: list[Row] = [("host/load_average_1min at start", os.getloadavg()[0], "runnable processes")]
     rows += bench_sliced(d, n, args.slices, repeat, args.threads)
     rows.append(("host/load_average_1min at end", os.getloadavg()[0], "runnable processes"))
-    print("\nname | value | unit")
-    for name, value, unit in rows:
-        print(f"{name} | {value:.4g} | {unit}")
+    print_rows(rows)
     return rows
 
 

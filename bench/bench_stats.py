@@ -30,9 +30,8 @@ import numpy as np
 import torch
 from scipy.stats import ks_2samp, wasserstein_distance
 
+from bench.record import Row, print_rows
 from caloray.stats import STATISTICS, StatisticContext
-
-Row = tuple[str, float, str]
 
 FULL_ROWS = (10_000, 100_000)
 QUICK_ROWS = (1_000, 5_000)
@@ -277,9 +276,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
         batch = 1000 if args.quick else 5000
         results += bench_ray(368, 4 * batch, batch, 16 if args.quick else 32, args.repeat)
     results.append(("host/load_average_1min at end", os.getloadavg()[0], "runnable processes"))
-    print("\nname | value | unit")
-    for name, value, unit in results:
-        print(f"{name} | {value:.4g} | {unit}")
+    print_rows(results)
     return results
 
 

@@ -34,6 +34,13 @@ def machine() -> str:
     return text
 
 
+def print_rows(rows: list[Row]) -> None:
+    """A suite's figures as `name | value | unit` lines on stdout."""
+    print("\nname | value | unit")
+    for name, value, unit in rows:
+        print(f"{name} | {value:.4g} | {unit}")
+
+
 def append_markdown(path: Path, suite: str, rows: list[Row], note: str = "") -> None:
     """Append one section (a table of rows) to the benchmarks file."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
