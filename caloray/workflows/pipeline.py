@@ -195,10 +195,11 @@ def summary_text(summary: dict[str, Any], out: Path) -> str:
     generated = summary.get("generate", {})
     if generated:
         verdict = {True: "passed", False: "FAILED", None: "not run"}[generated.get("validation_passed")]
-        lines.append(f"generator: {generated['generator']} ({' + '.join(generated['models'])})")
+        if generated.get("generator"):
+            lines.append(f"generator: {generated['generator']} ({' + '.join(generated['models'])})")
         lines.append(f"generated {metrics.get('generate.n_showers', 0):.0f} showers in "
                      f"{len(generated.get('shards', []))} shard(s); automatic validation {verdict}")
-        lines += generated["validation_lines"]
+        lines += generated.get("validation_lines", [])
     if "validate.n_tests" in metrics:
         lines.append(f"two-sample tests vs the reference: {metrics['validate.n_tests']:.0f} tests, smallest p-value "
                      f"{metrics.get('validate.min_p_value', float('nan')):.3g} (validation/summary.txt)")
