@@ -90,7 +90,10 @@ def test_ray_data_udf_errors(ray_local, original):
     before = ctx.raise_original_map_exception
     ctx.raise_original_map_exception = original  # caloray.runtime.init_ray sets True; either way it is found
     try:
-        ds = ray.data.range(4).map_batches(_Failing, compute=ray.data.ActorPoolStrategy(size=1), batch_size=2)
+        # num_cpus=0: the failed pool's actor may outlive the test, and must not hold one of the session Ray's two
+        # CPUs (a later 2-worker DDP test would wait for it forever).
+        ds = ray.data.range(4).map_batches(_Failing, compute=ray.data.ActorPoolStrategy(size=1), batch_size=2,
+                                           num_cpus=0)
         with pytest.raises(Exception) as info:
             ds.materialize()
         assert type(info.value).__name__.startswith("RayTaskError")
