@@ -231,10 +231,12 @@ def candidate_features(sampler: ShowerSampler, energies: np.ndarray, torch_seed:
 
 
 def _gpu_candidate_features(spec: WorkerSpec, energies: np.ndarray, torch_seed: int, geometry: Geometry,
-                            names: list[str]) -> dict[str, np.ndarray]:
+                            names: list[str]) -> tuple[dict[str, np.ndarray], bool]:
+    """(candidate features, whether the model is Bayesian) generated on this GPU worker."""
     device = worker_device(spec.use_gpu)
     sampler = load_sampler(spec.model, spec.layer_model, spec.tracking_uri).to(device)
-    return candidate_features(sampler, energies, torch_seed, geometry, names, spec.context.batch_size, device)
+    features = candidate_features(sampler, energies, torch_seed, geometry, names, spec.context.batch_size, device)
+    return features, sampler.bayesian
 
 
 # ----- the test --------------------------------------------------------------------------------------------
@@ -292,15 +294,17 @@ def run_validation(settings: ValidationSettings, spec: WorkerSpec, geometry: Geo
     ref_features, energies = reference_sample(reference, geometry, settings.features, n_reference, settings.n, rng)
     if spec.use_gpu and ray.is_initialized():
         task = ray.remote(num_cpus=1, num_gpus=1)(_gpu_candidate_features)
-        generated = ray.get(task.remote(spec, energies, torch_seed, geometry, settings.features))
+        generated, bayesian = ray.get(task.remote(spec, energies, torch_seed, geometry, settings.features))
     else:
         sampler = sampler or load_sampler(spec.model, spec.layer_model, spec.tracking_uri)
         generated = candidate_features(sampler.to("cpu"), energies, torch_seed, geometry, settings.features,
                                        spec.context.batch_size)
-    band_sampler = sampler or load_sampler(spec.model, spec.layer_model, spec.tracking_uri)
+        bayesian = sampler.bayesian
     band_coverage = None
-    if band_sampler.bayesian:  # the weight-draw band of every validation histogram, drawn on CPU here
-        band_coverage = draw_bands(band_sampler.to("cpu"), energies, ref_features, geometry, folder, settings.seed,
+    if bayesian:  # the weight-draw band of every validation histogram, drawn on CPU here (the model loaded once
+        # more on this process only for a GPU run of a Bayesian generator)
+        sampler = sampler or load_sampler(spec.model, spec.layer_model, spec.tracking_uri)
+        band_coverage = draw_bands(sampler.to("cpu"), energies, ref_features, geometry, folder, settings.seed,
                                    spec.context.batch_size)
     n_ref = len(next(iter(ref_features.values())))
     batch = max(2, min(settings.n, n_ref // 2 if n_ref >= 4 else n_ref))

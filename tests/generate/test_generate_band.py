@@ -72,3 +72,21 @@ def test_no_band_without_weight_draws(world, tmp_path: Path) -> None:
     assert outcome.band_coverage is None and not (tmp_path / "val" / "band").exists()
     assert "validation.band_coverage" not in outcome.metrics()
     assert band_seeds(3) == band_seeds(3) != band_seeds(4) and len(set(band_seeds(3))) == 10
+
+
+def test_gpu_worker_reports_whether_the_model_is_bayesian(world, tmp_path: Path) -> None:
+    """The GPU path's worker returns its features and whether the generator is Bayesian, so the driver loads the
+    model for the band only when it needs it (run here on the CPU: `use_gpu` False picks the CPU device)."""
+    from caloray.generate.models import resolve_model_source
+    from caloray.generate.validation import _gpu_candidate_features, candidate_features
+    from caloray.models import save_model
+
+    geometry = read_binning_xml(world.geometry_xml)
+    energies = read_shower_file(world.train_file)["incident_energies"][:50]
+    for model, bayesian in ((_binn(world), True), (ShowerINN(list(range(N_LAYERS)), blocks=2).eval(), False)):
+        path = save_model(model, tmp_path / f"{model.kind}.pt")
+        spec = SimpleNamespace(use_gpu=False, model=resolve_model_source(str(path)), layer_model=None,
+                               tracking_uri=None, context=SimpleNamespace(batch_size=16))
+        features, flag = _gpu_candidate_features(spec, energies, 5, geometry, FEATURES)
+        expected = candidate_features(ShowerSampler(model), energies, 5, geometry, FEATURES, 16)
+        assert flag is bayesian and np.array_equal(features["total-energy"], expected["total-energy"])
