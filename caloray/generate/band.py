@@ -20,13 +20,11 @@ from caloray.generate.models import ShowerSampler
 from caloray.geometry import Geometry
 from caloray.models.bayesian import band_coverage, histogram_band
 from caloray.plots.band import plot_histogram_band
-from caloray.plots.features import _panel_columns
+from caloray.plots.features import panel_columns
 from caloray.plots.hep import axis_label, binning
 
 #: Weight draws per band (each regenerates the validation sample once).
 BAND_DRAWS = 10
-#: Histograms per feature map, as in the validation's comparison figures.
-MAX_PANELS = 6
 #: Second entry of the seed sequence of the band's draws (the first is the validation seed).
 BAND_STREAM = 7
 
@@ -46,8 +44,9 @@ def reference_density(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray
 
 def draw_bands(sampler: ShowerSampler, energies: np.ndarray, reference: dict[str, np.ndarray], geometry: Geometry,
                folder: Path, seed: int, batch_size: int, n_draws: int = BAND_DRAWS) -> float:
-    """Regenerate `energies` (MeV) with `n_draws` weight draws, plot each feature map's histograms (up to
-    MAX_PANELS columns) with the band and the reference features (name → (N, d)), write band/coverage.csv.
+    """Regenerate `energies` (MeV) with `n_draws` weight draws, plot each feature map's histograms (the columns
+    the comparison figures draw, `caloray.plots.features.panel_columns`) with the band and the reference features
+    (name → (N, d)), write band/coverage.csv.
 
     Returns the fraction of all plotted bins covered by the band (mean ± std ⊕ reference error).
     """
@@ -62,7 +61,7 @@ def draw_bands(sampler: ShowerSampler, energies: np.ndarray, reference: dict[str
     for name in names:
         d = reference[name].shape[1]
         columns = feature_columns(name, d, geometry)
-        for j in _panel_columns(d, MAX_PANELS):
+        for j in panel_columns(d):
             quantity, unit, log = columns[j]
             per_draw = [draw[name][:, j] for draw in draws]
             edges = binning([reference[name][:, j], *per_draw], log=log)

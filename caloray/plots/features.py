@@ -92,12 +92,17 @@ def plot_comparison_grid(panels: Sequence[Panel], png: str | Path, *, title: str
     return save_figure(comparison_grid(histograms, meta), png, histograms, meta)
 
 
-def _panel_columns(d: int, max_panels: int) -> list[int]:
+#: Histograms per feature map in a comparison figure (evenly spread columns when the map has more).
+MAX_PANELS = 6
+
+
+def panel_columns(d: int, max_panels: int = MAX_PANELS) -> list[int]:
+    """The columns of a d-column feature map that its comparison figure draws (at most `max_panels`)."""
     return list(range(d)) if d <= max_panels else sorted(set(np.linspace(0, d - 1, max_panels).round().astype(int)))
 
 
 def plot_feature_comparison(name: str, reference: np.ndarray, candidate: np.ndarray, geometry: Geometry,
-                            png: str | Path, *, max_panels: int = 6,
+                            png: str | Path, *, max_panels: int = MAX_PANELS,
                             labels: tuple[str, str] = ("reference", "candidate")) -> Path:
     """Compare the marginals of feature map `name`: reference (N, d) vs candidate (M, d) in the map's units
     (at most `max_panels` columns, evenly spread). Writes `png` and its histograms (`.root`) beside it."""
@@ -105,7 +110,7 @@ def plot_feature_comparison(name: str, reference: np.ndarray, candidate: np.ndar
     candidate = np.asarray(candidate, dtype=np.float64).reshape(len(candidate), -1)
     columns = feature_columns(name, reference.shape[1], geometry)
     panels = [Panel(columns[j][0], columns[j][1], {labels[0]: reference[:, j], labels[1]: candidate[:, j]},
-                    log=columns[j][2]) for j in _panel_columns(reference.shape[1], max_panels)]
+                    log=columns[j][2]) for j in panel_columns(reference.shape[1], max_panels)]
     title = f"{name} ({geometry.name}): {len(reference)} {labels[0]} vs {len(candidate)} {labels[1]} showers"
     return plot_comparison_grid(panels, png, title=title, meta={"feature": name, "d": int(reference.shape[1])})
 
