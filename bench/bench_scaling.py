@@ -262,10 +262,11 @@ def bench_generate(root: Path, n: int, repeats: int) -> list[Row]:
 
 def bench_calibrate(root: Path, n: int, repeats: int) -> list[Row]:
     from caloray.calibrate import MLESettings
+    from caloray.calibrate.engine import calibrate_showers
     from caloray.geometry import get_geometry
     from caloray.io import read_shower_rows, write_showers
     from caloray.models import LayerEnergyFlow, load_model, save_model
-    from caloray.workflows.calibrate import CalibrationRun, ModelReference, calibrate_files, calibrate_rows
+    from caloray.workflows.calibrate import CalibrationRun, ModelReference, calibrate_files
 
     geometry = get_geometry("ecal-hcal")
     rng = np.random.default_rng(0)
@@ -291,7 +292,8 @@ def bench_calibrate(root: Path, n: int, repeats: int) -> list[Row]:
     def unit(bounds: tuple[int, int]) -> int:
         torch.set_num_threads(1)
         rows = read_shower_rows(str(path), *bounds)["showers"]
-        columns = calibrate_rows(model, rows, settings, torch.Generator().manual_seed(bounds[0]), torch.device("cpu"))
+        columns = calibrate_showers(model, rows, settings.energy_min_mev, settings.energy_max_mev, settings.mle,
+                                    batch_size=settings.batch_size, generator=torch.Generator().manual_seed(bounds[0]))
         return len(columns["e_pred_mev"])
 
     ranges = [(lo, min(lo + per_unit, n)) for lo in range(0, n, per_unit)]

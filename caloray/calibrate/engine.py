@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from caloray.anomaly.scores import anomaly_scores
 from caloray.calibrate.mle import FLOAT32_STENCIL, LogLikelihood, MLEResult, MLESettings, find_mle
 from caloray.models.base import Surrogate
 from caloray.models.ensemble import Ensemble
@@ -74,3 +76,34 @@ def calibrate_features(model: Surrogate, features: Tensor, energy_min_mev: float
         settings = dataclasses.replace(settings, stencil=FLOAT32_STENCIL)
     return find_mle(model_log_likelihood(model, features), features.shape[0], energy_min_mev, energy_max_mev,
                     settings, device=features.device)
+
+
+def calibrate_showers(model: Surrogate, showers_mev: np.ndarray, energy_min_mev: float, energy_max_mev: float,
+                      settings: MLESettings | None = None, *, batch_size: int = 1024, add_noise: bool = True,
+                      generator: torch.Generator | None = None, device: torch.device | None = None,
+                      ) -> dict[str, np.ndarray]:
+    """Every per-shower calibration output of showers (N, V) MeV, computed in batches of `batch_size` on `device`
+    (default: the model's): e_pred_mev, z_lo_mev, z_hi_mev, resolution_mev (MeV), asymmetry, flags and
+    anomaly_score (spec §5 with E_rec = E_pred, nats), each (N,). `add_noise`: the dequantization noise of the
+    model's features, drawn from `generator`."""
+    device = device or next(model.parameters()).device
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("e_pred_mev", "z_lo_mev", "z_hi_mev", "resolution_mev",
+                                                         "asymmetry", "flags", "anomaly_score")}
+    for lo in range(0, len(showers_mev), batch_size):
+        block = torch.as_tensor(showers_mev[lo:lo + batch_size], dtype=torch.float64)
+        features = shower_features(model, block, add_noise=add_noise, generator=generator).to(device)
+        result = calibrate_features(model, features, energy_min_mev, energy_max_mev, settings)
+        log_likelihood = model_log_likelihood(model, features)
+        jacobian = feature_log_jacobian(model, features).double()
+        # The anomaly score as a density per MeV^L of layer energy: the feature density times the preprocessing
+        # Jacobian (independent of z), so scores of different models' features compare.
+        score = anomaly_scores(_per_mev(log_likelihood, jacobian), result.e_pred)
+        for key, value in (("e_pred_mev", result.e_pred), ("z_lo_mev", result.z_lo), ("z_hi_mev", result.z_hi),
+                           ("resolution_mev", result.resolution), ("asymmetry", result.asymmetry),
+                           ("flags", result.flags), ("anomaly_score", score)):
+            out[key].append(value.cpu().numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _per_mev(log_likelihood: LogLikelihood, jacobian: Tensor) -> LogLikelihood:
+    return lambda z, rows: log_likelihood(z, rows) + jacobian[rows, None]

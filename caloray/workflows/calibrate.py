@@ -22,14 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from caloray.anomaly import anomaly_scores
-from caloray.calibrate.engine import (
-    calibrate_features,
-    feature_log_jacobian,
-    model_log_likelihood,
-    shower_features,
-)
-from caloray.calibrate.mle import LogLikelihood, MLESettings
+from caloray.calibrate.engine import calibrate_showers
+from caloray.calibrate.mle import MLESettings
 from caloray.errors import ConfigError, ShowerFileError
 from caloray.io import expand_paths, inspect_shower_file, read_shower_rows
 from caloray.io.checks import check_shower_inputs
@@ -61,31 +55,6 @@ class CalibrationRun:
     mle: MLESettings = field(default_factory=MLESettings)
 
 
-def calibrate_rows(model: Surrogate, showers: np.ndarray, run: CalibrationRun, generator: torch.Generator,
-                   device: torch.device) -> dict[str, np.ndarray]:
-    """Calibrate one block of showers (N, V) MeV in batches; returns MeV columns (asymmetry dimensionless)."""
-    out: dict[str, list[np.ndarray]] = {k: [] for k in ("e_pred_mev", "z_lo_mev", "z_hi_mev", "resolution_mev",
-                                                         "asymmetry", "flags", "anomaly_score")}
-    for lo in range(0, len(showers), run.batch_size):
-        block = torch.as_tensor(showers[lo:lo + run.batch_size], dtype=torch.float64)
-        features = shower_features(model, block, add_noise=run.noise, generator=generator).to(device)
-        result = calibrate_features(model, features, run.energy_min_mev, run.energy_max_mev, run.mle)
-        log_likelihood = model_log_likelihood(model, features)
-        jacobian = feature_log_jacobian(model, features).double()
-        # Spec §5 with E_rec = E_pred, as a density per MeV^L of layer energy: the feature density times the
-        # preprocessing Jacobian (independent of z), so scores of different models' features compare.
-        score = anomaly_scores(_per_mev(log_likelihood, jacobian), result.e_pred)
-        for key, value in (("e_pred_mev", result.e_pred), ("z_lo_mev", result.z_lo), ("z_hi_mev", result.z_hi),
-                           ("resolution_mev", result.resolution), ("asymmetry", result.asymmetry),
-                           ("flags", result.flags), ("anomaly_score", score)):
-            out[key].append(value.cpu().numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
-
-
-def _per_mev(log_likelihood: LogLikelihood, jacobian: torch.Tensor) -> LogLikelihood:
-    return lambda z, rows: log_likelihood(z, rows) + jacobian[rows, None]
-
-
 def feature_voxels(model: Surrogate) -> int | None:
     """Voxels per shower the model (an ensemble: its first member) reads, or None when it does not say."""
     return getattr(model.members[0] if hasattr(model, "members") else model, "n_voxels", None)
@@ -111,7 +80,10 @@ class _Calibrator(UnitWorker):
             raise ShowerFileError(f"{unit.source}: showers have {data['showers'].shape[1]} voxels, the model "
                                   f"expects {expected} (another geometry?)")
         generator = torch.Generator().manual_seed(unit_seed(self.run.seed, unit.key["input_sha256"], start, stop))
-        columns = calibrate_rows(self.model, data["showers"], self.run, generator, self.device)
+        run = self.run
+        columns = calibrate_showers(self.model, data["showers"], run.energy_min_mev, run.energy_max_mev, run.mle,
+                                    batch_size=run.batch_size, add_noise=run.noise, generator=generator,
+                                    device=self.device)
         columns["source_file"] = np.full(stop - start, unit.source)
         columns["source_row"] = np.arange(start, stop, dtype=np.int64)
         columns["incident_energy_mev"] = data["incident_energies"].astype(np.float64)

@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from caloray.calibrate import MLESettings
-from caloray.calibrate.engine import calibrate_features, feature_log_jacobian, shower_features
+from caloray.calibrate.engine import calibrate_features, calibrate_showers, feature_log_jacobian, shower_features
 from caloray.models import ShowerINN
-from caloray.workflows.calibrate import CalibrationRun, calibrate_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from models_toy_data import TOY_VOXEL_LAYER, make_toy_batch
@@ -59,10 +58,10 @@ def test_engine_mle_is_the_argmax_of_a_dense_likelihood_grid(trained_inn: Shower
     assert torch.all(result.log_likelihood_max >= log_likelihood.max(-1).values - 1e-6)
 
 
-def test_calibrate_rows_works_with_an_inn(trained_inn: ShowerINN) -> None:
+def test_calibrate_showers_works_with_an_inn(trained_inn: ShowerINN) -> None:
     showers = make_toy_batch(16, seed=7, dtype=torch.float64)["showers"].numpy()
-    run = CalibrationRun(inputs=(), out_dir="unused", energy_min_mev=E_MIN, energy_max_mev=E_MAX, batch_size=8)
-    columns = calibrate_rows(trained_inn, showers, run, torch.Generator().manual_seed(0), torch.device("cpu"))
-    direct = calibrate_features(trained_inn, torch.as_tensor(showers), E_MIN, E_MAX, run.mle)
+    columns = calibrate_showers(trained_inn, showers, E_MIN, E_MAX, batch_size=8,
+                                generator=torch.Generator().manual_seed(0))
+    direct = calibrate_features(trained_inn, torch.as_tensor(showers), E_MIN, E_MAX)
     np.testing.assert_allclose(columns["e_pred_mev"], direct.e_pred.numpy(), rtol=1e-9)
     np.testing.assert_allclose(columns["anomaly_score"], -direct.log_likelihood_max.numpy(), rtol=1e-9)
