@@ -3,7 +3,7 @@
 The test is conditional by construction: `validate_n` incident energies are drawn from the reference (rows
 disjoint from the reference sample when the reference is large enough), the model generates one shower per
 energy with the run's validation seed, and the configured feature maps of both samples go through
-`caloray.workflows.validate.validate_arrays` (bootstrap null). It therefore compares p(x | E) under the
+`caloray.validate.report.validate_arrays` (bootstrap null). It therefore compares p(x | E) under the
 reference's energy distribution, whatever energy spec the production used. The generation passes when every
 (feature × statistic) p-value is ≥ alpha / number of tests (Bonferroni, family-wise error ≤ alpha).
 The statistic "classifier" (the CaloChallenge classifier metric, `caloray.validate.classifier`) adds one row per
@@ -41,8 +41,8 @@ from caloray.runtime import worker_device
 from caloray.stats.classifier import ClassifierConfig
 from caloray.tables import format_table
 from caloray.validate.classifier import CLASSIFIER
+from caloray.validate.report import summary_rows, validate_arrays
 from caloray.validate.summary import format_p
-from caloray.workflows.validate import summary_rows, validate_arrays
 
 TRAIN_CONFIG_FILE = "train-config.yaml"
 READ_BLOCK_ROWS = 4096

@@ -336,7 +336,7 @@ def _evaluate(config: SuperResStudyConfig, reference: Mapping[str, np.ndarray], 
     """Every (feature × statistic × batch size) test of one candidate against the reference → rows."""
     import ray
 
-    from caloray.workflows.validate import validate_arrays
+    from caloray.validate.report import validate_arrays
 
     backend = "ray" if ray.is_initialized() else "local"
     rows = []

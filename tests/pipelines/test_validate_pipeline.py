@@ -8,7 +8,7 @@ import pytest
 from caloray.cli import main
 from caloray.io import write_showers
 from caloray.sim import SimConfig, simulate_to_files
-from caloray.workflows.validate import summary_rows, verdict_line
+from caloray.validate.report import summary_rows, verdict_line
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 
 from caloray.stats.classifier import ClassifierConfig, classifier_metric
 from caloray.validate.classifier import run_classifier_grid
-from caloray.workflows.validate import failed_gates, summary_rows, validate_arrays
+from caloray.validate.report import failed_gates, summary_rows, validate_arrays
 
 CONFIG = ClassifierConfig(hidden=(32, 32), epochs=8, patience=3, n_bootstrap=50, seed=3)
 
