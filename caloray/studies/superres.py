@@ -48,7 +48,7 @@ import numpy as np
 
 from caloray.config import to_dict
 from caloray.errors import ConfigError
-from caloray.features.highlevel import centroids_and_widths
+from caloray.features.highlevel import centroids_and_widths, layer_energies
 from caloray.features.maps import FEATURE_MAPS, coarse_voxels
 from caloray.geometry import Geometry, get_geometry
 from caloray.stats.classifier import ClassifierConfig
@@ -204,6 +204,22 @@ def conservation_metrics(coarse_in: np.ndarray, coarse_up: np.ndarray, group_siz
         "n_spurious": int(np.count_nonzero(e_up[~filled] != 0)),
         "cut_energy_fraction": float(np.mean(cut_fraction)) if cut_fraction.size else float("nan"),
     }
+
+
+def layer_energy_spread(reference_layers: np.ndarray, candidate_layers: np.ndarray) -> dict[str, float]:
+    """Whether each fine layer's energy of the candidate (M, L) MeV stays within the reference's (N, L) MeV spread:
+    per layer, the ratio of the mean layer energies (candidate / reference; layers empty in both count as 1) and
+    whether |mean difference| ≤ the reference's standard deviation in that layer. Returns layer_ratio_min,
+    layer_ratio_max, layers_within_spread (count) and all_layers_within_spread (1.0 or 0.0)."""
+    ref = np.asarray(reference_layers, dtype=np.float64)
+    cand = np.asarray(candidate_layers, dtype=np.float64)
+    mean_ref, mean_cand, spread = ref.mean(axis=0), cand.mean(axis=0), ref.std(axis=0)
+    both_empty = (mean_ref == 0) & (mean_cand == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(both_empty, 1.0, mean_cand / mean_ref)
+    within = np.abs(mean_cand - mean_ref) <= spread
+    return {"layer_ratio_min": float(ratio.min()), "layer_ratio_max": float(ratio.max()),
+            "layers_within_spread": float(within.sum()), "all_layers_within_spread": float(within.all())}
 
 
 def comparison_rows(rows: Sequence[Mapping[str, Any]], variants: Sequence[str]) -> list[dict]:
@@ -463,7 +479,8 @@ def run_superres_study(config: SuperResStudyConfig) -> SuperResStudyResult:
         h0 = _evaluate(config, {"coarse-input": coarse_in}, {"coarse-input": coarse_up}, variant, batch_sizes,
                        None if sub is None else sub / "coarse-level")
         p_values = [r["p_value"] for r in h0]
-        coarse_rows.append({"variant": variant, **metrics,
+        layers = [layer_energies(showers, geometry) for showers in (ref_showers, upsampled[variant])]
+        coarse_rows.append({"variant": variant, **metrics, **layer_energy_spread(*layers),
                             "min_p_coarse": float(min(p_values)) if p_values else float("nan"),
                             "n_coarse_tests": len(p_values),
                             "coarse_h0_accepted": bool(p_values)

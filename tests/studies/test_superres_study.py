@@ -19,6 +19,7 @@ from caloray.studies.superres import (
     classifier_comparison,
     comparison_rows,
     conservation_metrics,
+    layer_energy_spread,
     run_superres_study,
     study_features,
 )
@@ -70,6 +71,19 @@ def test_conservation_metrics_hand_computed():
     assert m["max_deficit_mev"] == pytest.approx(1.0)
     frac = ((150.1 - 149.95) / 150.1 + (12.0 - 11.8) / 12.0) / 2
     assert m["cut_energy_fraction"] == pytest.approx(frac)
+
+
+def test_layer_energy_spread_hand_computed():
+    rng = np.random.default_rng(0)
+    reference = np.stack([rng.normal(100.0, 10.0, 4000), rng.normal(50.0, 1.0, 4000), np.zeros(4000)], axis=1)
+    same = np.stack([rng.normal(100.0, 10.0, 3000), rng.normal(50.0, 1.0, 3000), np.zeros(3000)], axis=1)
+    spread = layer_energy_spread(reference, same)
+    assert spread["layers_within_spread"] == 3 and spread["all_layers_within_spread"] == 1.0  # empty layer: ratio 1
+    assert 0.99 < spread["layer_ratio_min"] <= spread["layer_ratio_max"] < 1.01
+    moved = same * np.array([1.05, 1.1, 1.0])  # layer 0 by half its spread, layer 1 by 5 of its spreads
+    spread = layer_energy_spread(reference, moved)
+    assert spread["layers_within_spread"] == 2 and spread["all_layers_within_spread"] == 0.0
+    assert spread["layer_ratio_max"] == pytest.approx(1.1, abs=0.01)
 
 
 def test_comparison_rows_side_by_side():
@@ -159,6 +173,15 @@ def test_tiny_study_end_to_end(ray_local, tmp_path):
     assert row["auc"] == pytest.approx(direct.auc, abs=1e-12) and row["jsd"] == pytest.approx(direct.jsd, abs=1e-12)
     assert all(0 <= r["auc"] <= 1 and r["auc_err"] >= 0 and Path(r["plot_path"]).is_file()
                for r in result.classifier_rows)
+
+    # fine layer energies against the reference's spread, recomputed here from the written files
+    reference_layers = reference.reshape(len(reference), 45, -1).astype(np.float64).sum(axis=2)
+    for variant in ("strict", "oracle"):
+        row = next(r for r in result.coarse_rows if r["variant"] == variant)
+        upsampled = np.concatenate([read_shower_file(p)["showers"] for p in result.upsampled[variant]])
+        up_layers = upsampled.reshape(len(upsampled), 45, -1).astype(np.float64).sum(axis=2)
+        within = np.abs(up_layers.mean(0) - reference_layers.mean(0)) <= reference_layers.std(0)
+        assert row["layers_within_spread"] == within.sum()
 
     # coarse-level energy conservation, recomputed here from the written HDF5 files
     fine_inputs = np.concatenate([read_shower_file(p)["showers"] for p in result.inputs["oracle"]])
