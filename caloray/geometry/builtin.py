@@ -99,8 +99,17 @@ _ECAL_HCAL = (  # (n_phi, n_eta, φ cell mm, η cell mm, z mm, section)
 )
 
 
+#: Per-cell readout threshold of the ECAL+HCAL on the stored (sampling-fraction-corrected) scale, MeV: the
+#: CaloChallenge ds2/ds3 value. Without it the Gamma sampling term leaves cells with sub-keV, even denormal-size
+#: deposits (a simulator artifact: ~10% of showers had a last HCAL layer in (0, 10 keV)) that no readout sees,
+#: and a Flow-I trained on dequantized layer energies cannot tell those from an empty layer. It removes ~1e-4
+#: of a shower's energy at most. Not a LAr noise model (electronic noise is MeV-scale per cell).
+ECAL_HCAL_THRESHOLD_MEV = 0.01515
+
+
 def ecal_hcal() -> Geometry:
-    """The 6-layer ECAL+HCAL of the calibration paper: Cartesian φ × η cells, 1008 voxels.
+    """The 6-layer ECAL+HCAL of the calibration paper: Cartesian φ × η cells, 1008 voxels, readout threshold
+    `ECAL_HCAL_THRESHOLD_MEV` per cell.
 
     Cell order within a layer: η fastest, then φ (`layer.reshape(n_phi, n_eta)`).
     """
@@ -111,7 +120,8 @@ def ecal_hcal() -> Geometry:
         else:
             material = Material(z_mm / 6.0, z_mm / 150.0, sampling_fraction=0.013, moliere_radius_mm=25.0)
         layers.append(CartesianLayer(i, n_phi, n_eta, dphi, deta, z_mm, material))
-    return Geometry("ecal-hcal", "cartesian", "pion", 211, tuple(layers))
+    return Geometry("ecal-hcal", "cartesian", "pion", 211, tuple(layers),
+                    attributes={"readout_threshold_mev": str(ECAL_HCAL_THRESHOLD_MEV)})
 
 
 BUILTIN: dict[str, Callable[[], Geometry]] = {

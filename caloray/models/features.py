@@ -35,6 +35,25 @@ def add_uniform_noise(showers_mev: Tensor, noise_kev: float, generator: torch.Ge
     return showers_mev + noise * (noise_kev * KEV_IN_MEV)
 
 
+def remove_layer_noise(
+    noisy_layer_mev: Tensor, voxels_per_layer: Tensor, noise_kev: float, threshold_mev: float = 0.0
+) -> Tensor:
+    """Invert `add_uniform_noise` on layer energies: dequantized (B, L) MeV → readout layer energies (B, L) MeV.
+
+    The noise summed over a layer's n_l voxels (`voxels_per_layer`, (L,)) has mean n_l·ε/2 and support
+    [0, n_l·ε] (ε = `noise_kev`). The readout energy is the noisy one minus that mean, and exactly 0 where it
+    falls below c_l = max(T, n_l·ε/2) with T = `threshold_mev` the per-cell readout threshold: below T no cell
+    of the layer can have been read out (a non-zero layer holds a cell ≥ T), and below n_l·ε/2 the noisy value
+    lies inside the support of the noise alone, so the layer is indistinguishable from an empty one. For exact
+    dequantized data this gives back every empty layer (the noise sum deviates from its mean by ≤ n_l·ε/2) and
+    every non-zero one of energy ≥ c_l + (noise sum − mean), i.e. all but those within a few √(n_l/12)·ε of c_l.
+    """
+    mean_noise = 0.5 * noise_kev * KEV_IN_MEV * voxels_per_layer.to(noisy_layer_mev)
+    energies = noisy_layer_mev - mean_noise
+    cut = torch.clamp_min(mean_noise, threshold_mev)
+    return torch.where(energies < cut, torch.zeros_like(energies), energies)
+
+
 def incident_1d(incident_energies_mev: Tensor) -> Tensor:
     """Incident energies as (B,): accepts (B,) or the CaloChallenge file layout (B, 1)."""
     if incident_energies_mev.dim() == 2 and incident_energies_mev.shape[1] == 1:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from caloray.models.base import Batch, Surrogate
-from caloray.models.features import add_uniform_noise, check_voxel_layer, incident_1d, layer_sums
+from caloray.models.features import add_uniform_noise, check_voxel_layer, incident_1d, layer_sums, remove_layer_noise
 from caloray.models.spline_flow import conditional_spline_maf
 from caloray.models.transforms import incident_energy_transform, layer_energy_transform
 
@@ -25,10 +25,15 @@ class LayerEnergyFlow(Surrogate):
 
     Dequantization: uniform noise in [0, `noise_kev`] keV per voxel is added to the voxel energies before
     summing into layer energies — always in `loss` by default, optionally in `log_prob` /
-    `layer_energies` (the paper uses it in training and evaluation).
+    `layer_energies` (the paper uses it in training and evaluation). `sample` inverts it
+    (`caloray.models.features.remove_layer_noise`): the flow generates dequantized layer energies, and a
+    generated energy in the pure-noise region is an empty layer, as in the data.
 
     Args:
         voxel_layer: (V,) layer index 0 … L−1 of each voxel.
+        readout_threshold_mev: the training data's per-cell readout threshold [MeV] (0: none); `sample` reads
+            layer energies below it (after removing the noise's mean) as empty. Training fills it in from the
+            geometry's `readout_threshold_mev` attribute.
     """
 
     kind = "layer-energy-flow"
@@ -41,6 +46,7 @@ class LayerEnergyFlow(Surrogate):
         bins: int = 8,
         bound: float = 14.0,
         noise_kev: float = 0.1,
+        readout_threshold_mev: float = 0.0,
     ) -> None:
         super().__init__()
         self.voxel_layer_list = check_voxel_layer(voxel_layer)
@@ -51,7 +57,12 @@ class LayerEnergyFlow(Surrogate):
         self.bins = int(bins)
         self.bound = float(bound)
         self.noise_kev = float(noise_kev)
+        self.readout_threshold_mev = float(readout_threshold_mev)
+        if not self.readout_threshold_mev >= 0:
+            raise ValueError(f"readout_threshold_mev must be ≥ 0, got {readout_threshold_mev}")
         self.register_buffer("voxel_layer", torch.tensor(self.voxel_layer_list, dtype=torch.long), False)
+        counts = torch.bincount(self.voxel_layer, minlength=self.n_layers)
+        self.register_buffer("voxels_per_layer", counts, False)
         self.incident_transform = incident_energy_transform()
         self.layer_transform = layer_energy_transform()
         self.flow = conditional_spline_maf(
@@ -71,6 +82,7 @@ class LayerEnergyFlow(Surrogate):
             "bins": self.bins,
             "bound": self.bound,
             "noise_kev": self.noise_kev,
+            "readout_threshold_mev": self.readout_threshold_mev,
         }
 
     # --- features -------------------------------------------------------------------------------
@@ -141,17 +153,27 @@ class LayerEnergyFlow(Surrogate):
         """Mean negative log-likelihood of the preprocessed layer energies (noise added by default)."""
         return -self.log_prob(batch, add_noise=add_noise).mean()
 
+    def readout_energies(self, noisy_layer_mev: Tensor) -> Tensor:
+        """Dequantized layer energies (B, L) MeV → readout layer energies (B, L) MeV: the noise's mean removed,
+        values in the pure-noise region or below the readout threshold set to exactly 0 (see
+        `remove_layer_noise`)."""
+        return remove_layer_noise(noisy_layer_mev, self.voxels_per_layer, self.noise_kev, self.readout_threshold_mev)
+
+    def _sampled_energies(self, y: Tensor, remove_noise: bool) -> Tensor:
+        noisy = self.layer_transform.inverse(y)
+        return self.readout_energies(noisy) if remove_noise else noisy.clamp_min(0.0)
+
     @torch.no_grad()
-    def sample(self, incident_energies: Tensor) -> Batch:
+    def sample(self, incident_energies: Tensor, remove_noise: bool = True) -> Batch:
         """One layer-energy vector per incident energy (B,) MeV.
 
-        Returns {"layer_energies": (B, L) MeV, "incident_energies": (B,) MeV}. Inverse-transformed values
-        below 0 (possible because of the 1 keV offset) are clipped to 0.
+        Returns {"layer_energies": (B, L) MeV, "incident_energies": (B,) MeV}: readout layer energies
+        (`readout_energies`: dequantization inverted, empty layers exactly 0); with `remove_noise=False` the
+        flow's dequantized draw itself, clipped at 0 (the inverse transform can go below 0 by the 1 keV offset).
         """
         incident_energies = incident_1d(incident_energies)
         y = self.flow(self.context(incident_energies)).sample()
-        layer_energies = self.layer_transform.inverse(y).clamp_min(0.0)
-        return {"layer_energies": layer_energies, "incident_energies": incident_energies}
+        return {"layer_energies": self._sampled_energies(y, remove_noise), "incident_energies": incident_energies}
 
     def noise_shapes(self) -> dict[str, tuple[int, str]]:
         """One standard-normal base draw per layer."""
@@ -164,5 +186,4 @@ class LayerEnergyFlow(Surrogate):
         MADE passes); `sample` is this with noise from the flow's own base distribution."""
         incident_energies = incident_1d(incident_energies)
         y = self.flow(self.context(incident_energies)).transform.inv(noise)
-        layer_energies = self.layer_transform.inverse(y).clamp_min(0.0)
-        return {"layer_energies": layer_energies, "incident_energies": incident_energies}
+        return {"layer_energies": self._sampled_energies(y, True), "incident_energies": incident_energies}

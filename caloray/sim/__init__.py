@@ -19,7 +19,7 @@ tagged `generator = "caloray.sim"` with their full configuration. Model, per sho
 - Spots: 200 per GeV (≥ 8 per component), capped at max(2000, 2 × n_voxels) per shower, energy/count
   each; binned into voxels; sampling fluctuations Gamma-distributed with σ/E = a/sqrt(E/GeV),
   a = 0.033·sqrt((1 − f_s)/f_s) per layer; energies divided by the sampling fraction f_s (EM response ≈ 1);
-  readout threshold from the geometry (15.15 keV for ds2/ds3).
+  readout threshold from the geometry (15.15 keV per cell for ds2/ds3 and ecal-hcal).
 
 Determinism: shard i of a config uses `np.random.default_rng([seed, i])`; the same config gives the same
 bytes on any machine and worker order (results also depend on the chunk limits, which are part of

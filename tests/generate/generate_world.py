@@ -48,9 +48,13 @@ def layer_showers(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_flow(energies: np.ndarray, showers: np.ndarray, steps: int = 150) -> LayerEnergyFlow:
-    """A small Flow-I with one voxel per layer, fitted for `steps` Adam steps (≈ 2 s)."""
+    """A small Flow-I with one voxel per layer, fitted for `steps` Adam steps (≈ 2 s). It knows the simulated
+    data's readout threshold (the ECAL+HCAL's, per cell: a layer's sum is 0 or above it), so its samples read
+    empty layers as 0 like the data."""
     torch.manual_seed(0)
-    flow = LayerEnergyFlow(list(range(N_LAYERS)), transforms=2, hidden_features=(16, 16))
+    threshold = SimConfig(geometry="ecal-hcal").resolved_threshold_mev
+    flow = LayerEnergyFlow(list(range(N_LAYERS)), transforms=2, hidden_features=(16, 16),
+                           readout_threshold_mev=threshold)
     x, e = torch.as_tensor(showers), torch.as_tensor(energies)
     optimizer = torch.optim.Adam(flow.parameters(), lr=1e-2)
     generator = torch.Generator().manual_seed(1)

@@ -124,3 +124,23 @@ def test_visible_fraction_beta_when_skew_is_off() -> None:
     assert v.mean() == pytest.approx(0.6, abs=3e-4)
     assert v.std() == pytest.approx(0.2 / 5.0, rel=0.03)
     assert abs(stats.skew(v)) < 0.15  # a Beta this narrow is nearly symmetric
+
+
+def test_ecal_hcal_readout_threshold_removes_sub_threshold_cells_only() -> None:
+    """The ECAL+HCAL reads out cells ≥ 15.15 keV (as ds2/ds3): without it the Gamma sampling term leaves cells
+    with sub-keV, down to denormal-size, deposits; the threshold zeroes exactly those and changes no other cell."""
+    config = SimConfig(geometry="ecal-hcal", particle="pion")
+    assert config.resolved_threshold_mev == 0.01515
+    energies = np.geomspace(1e3, 1e5, 400)
+    with_threshold = simulate_showers(config, energies, np.random.default_rng(4))
+    without = simulate_showers(SimConfig(geometry="ecal-hcal", particle="pion", threshold_mev=0.0), energies,
+                               np.random.default_rng(4))
+    small = (without > 0) & (without < np.float32(0.01515))
+    assert (without[without > 0] < 1e-6).any()  # the artifact: deposits far below any readout (< 1 eV)
+    assert not with_threshold[small].any() and with_threshold[with_threshold > 0].min() >= np.float32(0.01515)
+    np.testing.assert_array_equal(with_threshold[~small], without[~small])
+    # the last HCAL layer (72 cells) is then either empty or holds ≥ one cell's threshold
+    last = with_threshold[:, get_geometry("ecal-hcal").voxel_layer == 5].sum(1)
+    assert (last == 0).any() and last[last > 0].min() >= np.float32(0.01515)
+    lost = (without.sum(1, dtype=np.float64) - with_threshold.sum(1, dtype=np.float64)) / energies
+    assert 0 <= lost.min() and lost.max() < 1e-3  # a negligible part of the shower's energy

@@ -104,6 +104,19 @@ def test_voxel_layer_comes_from_geometry():
         resolve_model_kwargs(from_dict(TrainConfig, {"model": {"kind": "layer-energy-flow"}}))
 
 
+def test_readout_threshold_comes_from_geometry_unless_set():
+    def resolve(geometry: str, **kwargs) -> dict:
+        config = {"model": {"kind": "layer-energy-flow", "kwargs": kwargs}, "data": {"geometry": geometry}}
+        return resolve_model_kwargs(from_dict(TrainConfig, config))
+
+    assert resolve("ecal-hcal")["readout_threshold_mev"] == 0.01515
+    assert resolve("ds2")["readout_threshold_mev"] == 0.01515
+    assert resolve("ds1-photons")["readout_threshold_mev"] == 0.0  # no threshold in the geometry
+    assert resolve("ecal-hcal", readout_threshold_mev=0.1)["readout_threshold_mev"] == 0.1
+    vae = {"model": {"kind": "shower-vae"}, "data": {"geometry": "ecal-hcal"}}
+    assert "readout_threshold_mev" not in resolve_model_kwargs(from_dict(TrainConfig, vae))  # not a VAE argument
+
+
 def _tiny_state(seed: int):
     torch.manual_seed(seed)
     model = LayerEnergyFlow([0, 0, 1, 1, 2], transforms=1, hidden_features=[4])
