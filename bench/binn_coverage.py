@@ -10,8 +10,9 @@ and for the band alone; bins empty on both sides are not counted (`caloray.model
 
 Voxels: "radial" (default) trains on the showers summed over the angular bins (53 radial-profile voxels of the 368,
 the thesis' reduced-resolution study, Sec. 4.2.3): the histograms checked depend only on the layer energies,
-which the sum leaves unchanged, and the 58-feature BINN trains ~5× faster per shower than the 373-feature one, so
-it converges within ~20 minutes of one CPU core where the full one does not (its figures: `--voxels full`).
+which the sum leaves unchanged, and the 58-feature BINN costs 3.6–5× less CPU per training shower than the
+373-feature one (0.12 vs 0.43 s per step of 256, 0.34 vs 1.7 s per step of 1024, one core), so ~51 epochs of 50k
+fit in ≈ 12 minutes of one core, where the full one gets ~9 (its figures: `--voxels full`).
 
 Usage: `python -m bench.binn_coverage [--quick] [--voxels radial|full]` (also the coverage half of
 `python -m bench.bench_inn`).
