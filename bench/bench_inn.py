@@ -8,10 +8,10 @@ Speed (untrained weights: speed does not depend on them), ds1-photons (368 voxel
 - Flow-I → Flow-II chain with the MAF teacher (one MADE pass per voxel when sampling; a handful of showers).
 Quick mode uses smaller counts (and a 2 × 64 teacher/student), so only its ratios are comparable.
 
-Coverage: a Bayesian INN trained briefly on simulated ds1-photons showers; for each of 10 weight draws it samples
-as many showers as the held-out set; per-bin band = mean ± std over draws of the histograms of E_tot/E_inc and the
-log10 layer energies. Reported: the fraction of bins whose held-out histogram lies inside the band, with the
-held-out sample's own statistical error added in quadrature, and with the band alone.
+Coverage (`bench/binn_coverage.py`): a Bayesian INN trained on simulated ds1-photons showers; for each of 10 weight
+draws it samples as many showers as the held-out set; per-bin band = mean ± std over draws of the histograms of
+E_tot/E_inc and the log10 layer energies. Reported: the fraction of bins whose held-out histogram lies inside the
+band, with the held-out sample's own statistical error added in quadrature, and with the band alone.
 """
 
 from __future__ import annotations
@@ -23,12 +23,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from bench.binn_coverage import coverage_rows
 from caloray.geometry import get_geometry
 from caloray.models import BayesianShowerINN, LayerEnergyFlow, ShowerINN, VoxelFlow, VoxelFlowStudent
-from caloray.models.bayesian import band_coverage, histogram_band
-from caloray.models.features import layer_sums
-from caloray.sim import SimConfig
-from caloray.sim.shower import simulate_batch
 
 Row = tuple[str, float, str]
 
@@ -100,60 +97,9 @@ def _speed_rows(quick: bool, threads: int, device: str) -> list[Row]:
     return rows
 
 
-def _features(showers: np.ndarray, energies: np.ndarray, voxel_layer: torch.Tensor, n_layers: int) -> np.ndarray:
-    """(n, 1 + L): E_tot / E_inc and log10(E_layer / MeV + 1e-3)."""
-    layers = layer_sums(torch.as_tensor(showers, dtype=torch.float64), voxel_layer, n_layers).numpy()
-    return np.column_stack([layers.sum(1) / energies, np.log10(layers + 1e-3)])
-
-
 def _coverage_rows(quick: bool) -> list[Row]:
-    geometry = get_geometry("ds1-photons")
-    config = SimConfig.preset("ds1-photons", prior="log-uniform", energy_min_mev=1e3, energy_max_mev=1e5)
-    n_train, n_test, steps = (4000, 4000, 150) if quick else (10_000, 5000, 400)
-    energies, showers = simulate_batch(config, np.random.default_rng(0), n_train)
-    test_energies, test_showers = simulate_batch(config, np.random.default_rng(1), n_test)
-    torch.manual_seed(0)
-    model = BayesianShowerINN(geometry.voxel_layer.tolist(), train_size=n_train)
-    train = {"showers": torch.as_tensor(showers), "incident_energies": torch.as_tensor(energies, dtype=torch.float32)}
-    model.fit_preprocessing(train)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps)
-    model.train()
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(steps):
-        rows = torch.randint(0, n_train, (256,), generator=generator)
-        optimizer.zero_grad()
-        loss = model.loss({key: value[rows] for key, value in train.items()})
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    model.eval()
-    voxel_layer, n_layers = model.voxel_layer, model.n_layers
-    reference = _features(test_showers, test_energies, voxel_layer, n_layers)
-    test_e = torch.as_tensor(test_energies, dtype=torch.float32)
-    per_draw = []
-    for draw in range(10):
-        torch.manual_seed(100 + draw)
-        generated = model.sample(test_e, weight_draw_seed=draw)["showers"].numpy()
-        per_draw.append(_features(generated, test_energies, voxel_layer, n_layers))
-    inside_combined, inside_band, total = 0.0, 0.0, 0
-    for column in range(reference.shape[1]):
-        edges = np.quantile(reference[:, column], np.linspace(0.01, 0.99, 21))
-        edges = np.unique(edges)
-        band = histogram_band([values[:, column] for values in per_draw], edges)
-        counts = np.histogram(reference[:, column], bins=edges)[0]
-        reference_density = counts / (n_test * np.diff(edges))
-        reference_std = np.sqrt(counts) / (n_test * np.diff(edges))
-        n_bins = len(edges) - 1
-        inside_combined += band_coverage(band, reference_density, reference_std=reference_std) * n_bins
-        inside_band += band_coverage(band, reference_density) * n_bins
-        total += n_bins
-    return [
-        (f"Bayesian INN band coverage (mean ± std over 10 draws ⊕ held-out stat. error), ds1-photons, {total} bins",
-         inside_combined / total, "fraction"),
-        ("Bayesian INN band coverage (band alone)", inside_band / total, "fraction"),
-        (f"Bayesian INN final training loss (negative ELBO per shower, {steps} steps)", float(loss.detach()), "nats"),
-    ]
+    """The coverage half: `bench.binn_coverage` (radial-profile BINN on ds1-photons, held-out simulated sample)."""
+    return coverage_rows(quick)
 
 
 def main(argv: list[str] | None = None) -> list[Row]:

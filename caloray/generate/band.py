@@ -35,10 +35,12 @@ def band_seeds(seed: int, n_draws: int = BAND_DRAWS) -> list[tuple[int, int]]:
     return [(int(state[2 * i]), int(state[2 * i + 1])) for i in range(n_draws)]
 
 
-def reference_density(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(density (K,), its Poisson error (K,)) of values on edges, normalized like `np.histogram(density=True)`."""
+def reference_density(values: np.ndarray, edges: np.ndarray, per_shower: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(density (K,), its Poisson error (K,)) of values on edges, normalized like `np.histogram(density=True)`, or
+    with `per_shower` by the number of values including those outside the edges (as `histogram_band`'s)."""
     counts = np.histogram(values, bins=edges)[0].astype(np.float64)
-    scale = 1.0 / (max(counts.sum(), 1.0) * np.diff(edges))
+    total = np.size(values) if per_shower else counts.sum()
+    scale = 1.0 / (max(total, 1.0) * np.diff(edges))
     return counts * scale, np.sqrt(counts) * scale
 
 

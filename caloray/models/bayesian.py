@@ -116,14 +116,17 @@ def weight_draw(module: torch.nn.Module, seed: int | None) -> Iterator[None]:
 
 
 def histogram_band(
-    values_per_draw: Sequence[np.ndarray], bins: np.ndarray, density: bool = True
+    values_per_draw: Sequence[np.ndarray], bins: np.ndarray, density: bool = True, per_shower: bool = False
 ) -> dict[str, np.ndarray]:
     """The per-bin band of a feature's histogram over weight draws.
 
     Args:
         values_per_draw: one 1-d array of the feature per weight draw (any units; same units as `bins`).
         bins: (K + 1,) bin edges.
-        density: normalize each histogram to unit area (else counts).
+        density: normalize each histogram to unit area inside the edges (else counts).
+        per_shower: instead, divide the counts by the number of values, those outside the edges included, and by
+            the bin width (the fraction of all showers per unit x): a draw that puts more showers outside the
+            edges then shows it as a lower band, where `density` would renormalize it away.
 
     Returns:
         {"edges": (K + 1,), "histograms": (n_draws, K), "mean", "std", "lo", "hi": (K,) each}: mean and std over
@@ -132,7 +135,12 @@ def histogram_band(
     if len(values_per_draw) == 0:
         raise ValueError("histogram_band needs at least one weight draw")
     edges = np.asarray(bins, dtype=np.float64)
-    histograms = np.stack([np.histogram(np.asarray(v), bins=edges, density=density)[0] for v in values_per_draw])
+    if per_shower:
+        histograms = np.stack([np.histogram(np.asarray(v), bins=edges)[0] / (max(np.size(v), 1) * np.diff(edges))
+                               for v in values_per_draw])
+    else:
+        histograms = np.stack([np.histogram(np.asarray(v), bins=edges, density=density)[0]
+                               for v in values_per_draw])
     ddof = 1 if len(histograms) > 1 else 0
     return {
         "edges": edges,
