@@ -85,54 +85,79 @@ def rqs_call_and_ladj(x: Tensor, phi: Tensor, bins: int, bound: float, slope: fl
 def rqs_inverse(y: Tensor, phi: Tensor, bins: int, bound: float, slope: float) -> Tensor:
     """Inverse spline x (..., D) of y (..., D) (identity outside [−bound, bound]); phi as in `rqs_knots`.
 
-    Reorders phi bins-first and calls `rqs_inverse_bins_first_` on that copy (callers that can produce the
-    parameters bins-first, like `coupling_flow.coupling_sample`, call it directly)."""
-    packed = phi.movedim(-1, 0).reshape(phi.shape[-1], -1).clone()
-    return rqs_inverse_bins_first_(y.reshape(-1), packed, bins, bound, slope).view(y.shape)
+    Copies phi into the workspace layout of `rqs_inverse_packed_` and calls it (callers that can write the
+    parameters there directly, like `coupling_flow.coupling_sample`, call it themselves)."""
+    n = y.numel()
+    workspace = phi.new_zeros(inverse_workspace_rows(bins), n)
+    packed = phi.movedim(-1, 0).reshape(phi.shape[-1], n)
+    workspace[2 * bins: 4 * bins] = packed[: 2 * bins]
+    workspace[4 * bins + 1: 5 * bins] = packed[2 * bins:]
+    return rqs_inverse_packed_(y.reshape(-1), workspace, bins, bound, slope).view(y.shape)
 
 
-def rqs_inverse_bins_first_(y: Tensor, phi: Tensor, bins: int, bound: float, slope: float) -> Tensor:
-    """Inverse spline x (N,) of y (N,) (identity outside [−bound, bound]) with the packed parameters bins-first,
-    phi (3·bins − 1, N): rows 0…bins − 1 the widths, then the heights, then the interior slopes (as `rqs_knots`).
-    Overwrites phi (the trailing underscore; it is scratch space).
+def inverse_workspace_rows(bins: int) -> int:
+    """Rows of the workspace of `rqs_inverse_packed_`: 2·bins of running sums, 2·bins of raw widths and heights,
+    and the bins − 1 raw interior derivatives between two rows of zeros (5·bins + 1)."""
+    return 5 * bins + 1
 
-    The same function as `rqs_knots` + the segment's inverse, evaluated so that every step is a pass over
-    contiguous rows of N values (an inner dimension of size `bins` makes cumsum, comparisons and gathers slow)
-    and only what the inverse needs is computed: the running sums of the exponentiated widths and heights stay
-    unnormalized (y is mapped onto the heights' scale to find its bin, and only the bin's knots are normalized),
-    and only the two derivatives bounding each bin are evaluated. The quadratic of the segment is solved in the
-    stable form 2c / (−b − √(b² − 4ac)).
+
+def rqs_inverse_packed_(y: Tensor, workspace: Tensor, bins: int, bound: float, slope: float) -> Tensor:
+    """Inverse spline x (N,) of y (N,) (identity outside [−bound, bound]) with the spline parameters bins-first in
+    `workspace` (5·bins + 1, N) float32/64, written by the caller:
+
+    - rows 2·bins … 3·bins − 1: the raw widths, rows 3·bins … 4·bins − 1: the raw heights (as `rqs_knots` reads
+      phi[..., :bins] and phi[..., bins:2·bins]);
+    - row 4·bins and row 5·bins: zeros (kept by the caller; a raw value 0 is the derivative 1 at the bounds);
+    - rows 4·bins + 1 … 5·bins − 1: the raw interior derivatives (phi[..., 2·bins:]);
+    - rows 0 … 2·bins − 1: scratch (the running sums of widths and heights).
+
+    Overwrites the parameter rows (the trailing underscore). The same function as `rqs_knots` + the segment's
+    inverse, evaluated so that every step is a pass over contiguous rows of N values and only what the inverse
+    needs is computed: the running sums of the exponentiated widths and heights stay unnormalized (y is mapped
+    onto the heights' scale to find its bin, and only the bin's knots are normalized), the bin's six values
+    (the two running sums and sizes, the two derivatives) come out of two gathers (the zero rows make the bound
+    derivatives need no special case), and only those two derivatives are soft-clipped. The quadratic of the
+    segment is solved in the stable form 2c / (−b − √(b² − 4ac)). Few, in-place passes: with N of a few 10⁴
+    values the workspace stays in a core's L2 cache.
     """
     n = y.shape[0]
-    log_slope = abs(math.log(slope))
-    sizes = phi[: 2 * bins]
-    denominator = sizes.abs()
-    sizes.div_(denominator.mul_(2 / log_slope).add_(1)).exp_()  # soft clip, then bin sizes up to a factor
-    running = torch.cumsum(sizes.view(2, bins, n), 1, out=denominator.view(2, bins, n))  # (2, bins, N)
-    x_scale = (2 * bound) / running[0, -1]
-    y_scale = (2 * bound) / running[1, -1]
-    y_unnormalized = (y + bound).div_(y_scale)
-    # Bin k (1, N): the number of interior knots below y, y in (knot_k, knot_k+1].
-    k = (running[1, :-1] < y_unnormalized).sum(0, keepdim=True)
-    knot_sum = running.gather(1, k.expand(2, 1, n)).squeeze(1)  # (2, N): Σ_{j≤k} of widths, heights
-    size = sizes.view(2, bins, n).gather(1, k.expand(2, 1, n)).squeeze(1)  # (2, N): bin k's width, height
-    width, height = size[0] * x_scale, size[1] * y_scale
-    x0 = (knot_sum[0] - size[0]).mul_(x_scale).sub_(bound)
-    shifted = (y_unnormalized - knot_sum[1]).add_(size[1]).mul_(y_scale)  # y − y0
-    # Derivatives at knots k and k + 1: interior slope rows k − 1 and k, exactly 1 at the bounds.
-    row = k + torch.tensor([[-1], [0]], device=k.device)  # (2, N)
-    clamped = row.clamp(0, bins - 2)
-    derivative = phi[2 * bins:].gather(0, clamped)
-    denominator = derivative.abs().mul_(1 / log_slope).add_(1)
-    derivative = derivative.div_(denominator).exp_().masked_fill_(row != clamped, 1.0)
+    inverse_log_slope = 1 / abs(math.log(slope))
+    running, sizes = workspace[: 2 * bins], workspace[2 * bins: 4 * bins]
+    # Soft clip w / (1 + 2|w| / |log slope|), then exp: the bin sizes up to a factor (the running-sum rows are the
+    # clip's scratch first).
+    torch.abs(sizes, out=running).mul_(2 * inverse_log_slope).add_(1)
+    sizes.div_(running).exp_()
+    per_kind, size_per_kind = running.view(2, bins, n), sizes.view(2, bins, n)  # widths, heights
+    per_kind[:, 0] = size_per_kind[:, 0]
+    for j in range(1, bins):  # running sums row by row: contiguous passes (cumsum over this layout is slower)
+        torch.add(per_kind[:, j - 1], size_per_kind[:, j], out=per_kind[:, j])
+    scale = per_kind[:, -1].reciprocal().mul_(2 * bound)  # (2, N): x scale, y scale (knot units per unit sum)
+    y_unnormalized = (y + bound).div_(scale[1])
+    # Bin k (N,): the number of interior knots below y, y in (knot_k, knot_k+1].
+    k = (per_kind[1, :-1] < y_unnormalized).sum(0)
+    index = k.view(1, 1, n)
+    # (2, 2, N): Σ_{j≤k} widths, Σ_{j≤k} heights; width k, height k (unnormalized).
+    knot = workspace[: 4 * bins].view(4, bins, n).gather(1, index.expand(4, 1, n)).view(2, 2, n)
+    # (2, N): the raw derivatives at knots k and k + 1 (rows 4·bins + k and 4·bins + k + 1).
+    raw_slopes = workspace[4 * bins:].unfold(0, bins, 1).movedim(-1, 1)
+    derivative = raw_slopes.gather(1, index.expand(2, 1, n)).view(2, n)
+    derivative.div_(derivative.abs().mul_(inverse_log_slope).add_(1)).exp_()
+    # The lower knots (Σ_{j<k}) as differences of unnormalized sums, then scaled: one rounding relative to them.
+    lower = knot[0] - knot[1]
+    x0 = lower[0].mul_(scale[0])  # x0 + bound
+    shifted = y_unnormalized.sub_(lower[1]).mul_(scale[1])  # y − y0
+    width, height = knot[1].mul_(scale).unbind(0)
     d0, d1 = derivative[0], derivative[1]
     s = height / width
-    curvature = (d0 + d1).sub_(2 * s)
-    a = (s - d0).mul_(height).add_(shifted * curvature)
-    b = (height * d0).sub_(shifted * curvature)
-    c = (s * shifted).neg_()
+    curvature = (d0 + d1).sub_(s, alpha=2)
+    t = shifted * curvature
+    a = torch.addcmul(t, height, s - d0)
+    minus_b = torch.addcmul(t, height, d0, value=-1)
+    q = s.mul_(shifted)  # −c
     # b² − 4ac ≥ 0 exactly (the segment is monotonic); the clamp only stops float32 rounding from giving NaN.
-    root = (b * b).sub_(4 * a * c).clamp_min_(0).sqrt_()
-    x = (2 * c).div_(b.add_(root).neg_()).mul_(width).add_(x0)
-    inside = (y > -bound) & (y <= bound)
-    return x if bool(inside.all()) else torch.where(inside, x, y)
+    root = (minus_b * minus_b).addcmul_(a, q, value=4).clamp_min_(0).sqrt_()
+    x = torch.addcmul(x0, q.div_(root.sub_(minus_b)), width, value=2).sub_(bound)
+    low, high = torch.aminmax(y)
+    if float(low) > -bound and float(high) <= bound:
+        return x
+    return torch.where((y > -bound) & (y <= bound), x, y)
