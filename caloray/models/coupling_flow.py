@@ -225,8 +225,9 @@ def _invert_block(block: _InverseBlock, z_t: Tensor, context_t: Tensor, work: _W
 
 
 #: Showers per pass of `coupling_sample`: small enough that a block's spline workspace (≈ 30 kB per ds1-photons
-#: shower) stays in a core's L2 cache, large enough that per-operation overhead stays small.
-SAMPLE_CHUNK = 64
+#: shower) stays mostly in a core's L2 cache (2 MB here), large enough that the per-operation overhead (≈ 40
+#: operations per block) stays small; 128 was the fastest of 64–512 (`python -m bench --only inn`).
+SAMPLE_CHUNK = 128
 
 
 @torch.no_grad()

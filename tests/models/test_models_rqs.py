@@ -6,8 +6,8 @@ import pytest
 import torch
 from zuko.transforms import MonotonicRQSTransform
 
-from caloray.models.bayesian import weight_draw
 from caloray.models import coupling_flow
+from caloray.models.bayesian import weight_draw
 from caloray.models.coupling_flow import SAMPLE_CHUNK, conditional_spline_coupling, coupling_log_prob, coupling_sample
 from caloray.models.rqs import rqs_call_and_ladj, rqs_inverse
 
