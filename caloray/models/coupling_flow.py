@@ -12,8 +12,8 @@ transform objects, which is several times faster on CPU for the small subnets of
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
@@ -24,6 +24,7 @@ from zuko.flows.coupling import GeneralCouplingTransform
 from zuko.transforms import MonotonicRQSTransform
 
 from caloray.models.bayesian import BayesianLinear
+from caloray.models.chunks import for_each_chunk
 from caloray.models.rqs import inverse_workspace_rows, rqs_call_and_ladj, rqs_inverse_packed_, zuko_spline_settings
 
 #: Seed of the generator that draws the coupling masks: fixed, so masks depend only on (features, blocks) and
@@ -239,41 +240,27 @@ def coupling_sample(flow: zuko.flows.Flow, context: Tensor, chunk: int = SAMPLE_
 
     Rows go `chunk` at a time through all blocks, features-first ((D, chunk)): the subnets are plain products
     writing their spline parameters bins-first into a reused workspace, and each spline step is a contiguous pass
-    (`rqs_inverse_packed_`). On CPU with `workers` > 1 (default: torch's intra-op thread count), the chunks are
-    shared among that many threads, each running single-threaded operations on its own chunks, for the duration
-    of the call: with chunks this small, intra-op threads would split every operation across cores (each core
-    then works on data in the other's cache) or not split it at all. The base noise is drawn before, so the
-    result does not depend on `chunk` or `workers`.
+    (`rqs_inverse_packed_`). On CPU the chunks are shared among `workers` single-threaded threads (default: torch's
+    intra-op thread count; `caloray.models.chunks.for_each_chunk`). The base noise is drawn first, so the result
+    does not depend on `chunk` or `workers`.
     """
     z = flow.base(None).sample((context.shape[0],))
     n_rows, n_features = z.shape
-    blocks = [_inverse_block(*block, context=context.shape[1]) for block in reversed(_blocks(flow))]
-    starts = list(range(0, n_rows, chunk))
-    workers = torch.get_num_threads() if workers is None else int(workers)
-    workers = max(1, min(workers, len(starts))) if z.device.type == "cpu" else 1
+    n_context = context.shape[1]
+    blocks = [_inverse_block(*block, context=n_context) for block in reversed(_blocks(flow))]
+    per_thread = threading.local()  # each thread's workspaces, by chunk size
 
-    def run(worker: int) -> None:
-        with torch.no_grad():
-            work = {}
-            for start in starts[worker::workers]:
-                rows = slice(start, start + chunk)
-                z_t, context_t = z[rows].T.contiguous(), context[rows].T.contiguous()
-                size = z_t.shape[1]
-                if size not in work:
-                    work[size] = _Workspace(blocks, n_features, context.shape[1], size, z)
-                work[size].input[1: 1 + context.shape[1]] = context_t
-                for block in blocks:
-                    _invert_block(block, z_t, context_t, work[size])
-                z[rows] = z_t.T
+    def invert(rows: slice) -> None:
+        z_t, context_t = z[rows].T.contiguous(), context[rows].T.contiguous()
+        size = z_t.shape[1]
+        workspaces = per_thread.__dict__.setdefault("workspaces", {})
+        if size not in workspaces:
+            workspaces[size] = _Workspace(blocks, n_features, n_context, size, z)
+        work = workspaces[size]
+        work.input[1: 1 + n_context] = context_t
+        for block in blocks:
+            _invert_block(block, z_t, context_t, work)
+        z[rows] = z_t.T
 
-    if workers == 1:
-        run(0)
-        return z
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run, range(workers)))
-    finally:
-        torch.set_num_threads(threads)
+    for_each_chunk(invert, n_rows, chunk, workers, z.device)
     return z
