@@ -25,7 +25,7 @@ from zuko.transforms import MonotonicRQSTransform
 
 from caloray.models.bayesian import BayesianLinear
 from caloray.models.chunks import for_each_chunk
-from caloray.models.rqs import inverse_workspace_rows, rqs_call_and_ladj, rqs_inverse_packed_, zuko_spline_settings
+from caloray.models.rqs import InverseSplineWorkspace, rqs_call_and_ladj, zuko_spline_settings
 
 #: Seed of the generator that draws the coupling masks: fixed, so masks depend only on (features, blocks) and
 #: building a flow consumes no global random numbers beyond the weight initialization.
@@ -196,16 +196,16 @@ class _Workspace:
             buffer[0] = 1
         self.spline = {}
         for block in blocks:
-            n = block.idx_b.numel() * chunk
-            if (block.bins, n) not in self.spline:
-                self.spline[block.bins, n] = like.new_zeros(inverse_workspace_rows(block.bins), n)
+            key = block.bins, block.bound, block.slope, block.idx_b.numel() * chunk
+            if key not in self.spline:
+                self.spline[key] = InverseSplineWorkspace(*key, like)
 
 
 def _invert_block(block: _InverseBlock, z_t: Tensor, context_t: Tensor, work: _Workspace) -> None:
     """z_t (D, b) ← the block's inverse, in place; context_t (C, b)."""
     b, n_context, bins = z_t.shape[1], context_t.shape[0], block.bins
     n_b = block.idx_b.numel()
-    workspace = work.spline[bins, n_b * b]
+    spline = work.spline[bins, block.bound, block.slope, n_b * b]
     if block.module is None:
         n_in = 1 + n_context + block.idx_a.numel()
         torch.index_select(z_t, 0, block.idx_a, out=work.input[1 + n_context: n_in])
@@ -214,14 +214,14 @@ def _invert_block(block: _InverseBlock, z_t: Tensor, context_t: Tensor, work: _W
             out = work.hidden[position % 2][: 1 + weight.shape[0]]
             torch.relu_(torch.mm(weight, h, out=out[1:]))
             h = out
-        torch.mm(block.sizes, h, out=workspace[2 * bins: 4 * bins].view(-1, b))
-        torch.mm(block.slopes, h, out=workspace[4 * bins + 1: 5 * bins].view(-1, b))
+        torch.mm(block.sizes, h, out=spline.sizes.view(-1, b))
+        torch.mm(block.slopes, h, out=spline.slopes.view(-1, b))
     else:
         phi = _spline_parameters(block.module, z_t.index_select(0, block.idx_a).T, context_t.T)  # (b, D_b, 3K − 1)
         packed = phi.permute(2, 1, 0)
-        workspace[2 * bins: 4 * bins].view(2 * bins, n_b, b).copy_(packed[: 2 * bins])
-        workspace[4 * bins + 1: 5 * bins].view(bins - 1, n_b, b).copy_(packed[2 * bins:])
-    x = rqs_inverse_packed_(z_t.index_select(0, block.idx_b).view(-1), workspace, bins, block.bound, block.slope)
+        spline.sizes.view(2 * bins, n_b, b).copy_(packed[: 2 * bins])
+        spline.slopes.view(bins - 1, n_b, b).copy_(packed[2 * bins:])
+    x = spline.inverse_(z_t.index_select(0, block.idx_b).view(-1))
     z_t.index_copy_(0, block.idx_b, x.view(n_b, b))
 
 
@@ -239,10 +239,10 @@ def coupling_sample(flow: zuko.flows.Flow, context: Tensor, chunk: int = SAMPLE_
     rounding).
 
     Rows go `chunk` at a time through all blocks, features-first ((D, chunk)): the subnets are plain products
-    writing their spline parameters bins-first into a reused workspace, and each spline step is a contiguous pass
-    (`rqs_inverse_packed_`). On CPU the chunks are shared among `workers` single-threaded threads (default: torch's
-    intra-op thread count; `caloray.models.chunks.for_each_chunk`). The base noise is drawn first, so the result
-    does not depend on `chunk` or `workers`.
+    writing their spline parameters bins-first into a reused `caloray.models.rqs.InverseSplineWorkspace`, whose
+    steps are contiguous passes. On CPU the chunks are shared among `workers` single-threaded threads (default:
+    torch's intra-op thread count; `caloray.models.chunks.for_each_chunk`). The base noise is drawn first, so the
+    result does not depend on `chunk` or `workers`.
     """
     z = flow.base(None).sample((context.shape[0],))
     n_rows, n_features = z.shape
