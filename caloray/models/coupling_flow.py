@@ -230,23 +230,28 @@ def _invert_block(block: _InverseBlock, z_t: Tensor, context_t: Tensor, work: _W
 #: operations per block) stays small; 128 was the fastest of 64–512 (`python -m bench --only inn`).
 SAMPLE_CHUNK = 128
 
+#: Showers per pass on a GPU, where each operation should be one large kernel (≈ 30 kB of workspace per shower).
+GPU_SAMPLE_CHUNK = 16384
+
 
 @torch.no_grad()
-def coupling_sample(flow: zuko.flows.Flow, context: Tensor, chunk: int = SAMPLE_CHUNK,
+def coupling_sample(flow: zuko.flows.Flow, context: Tensor, chunk: int | None = None,
                     workers: int | None = None) -> Tensor:
     """One sample x (B, D) per context row (B, C): base noise from the global RNG mapped through the inverse
     blocks, last to first (the same distribution as `flow(context).sample()`, and the same numbers up to
     rounding).
 
-    Rows go `chunk` at a time through all blocks, features-first ((D, chunk)): the subnets are plain products
-    writing their spline parameters bins-first into a reused `caloray.models.rqs.InverseSplineWorkspace`, whose
-    steps are contiguous passes. On CPU the chunks are shared among `workers` single-threaded threads (default:
-    torch's intra-op thread count; `caloray.models.chunks.for_each_chunk`). The base noise is drawn first, so the
-    result does not depend on `chunk` or `workers`.
+    Rows go `chunk` at a time (default: `SAMPLE_CHUNK` on CPU, `GPU_SAMPLE_CHUNK` elsewhere) through all blocks,
+    features-first ((D, chunk)): the subnets are plain products writing their spline parameters bins-first into a
+    reused `caloray.models.rqs.InverseSplineWorkspace`, whose steps are contiguous passes. On CPU the chunks are
+    shared among `workers` single-threaded threads (default: torch's intra-op thread count;
+    `caloray.models.chunks.for_each_chunk`). The base noise is drawn first, so the result does not depend on
+    `chunk` or `workers`.
     """
     z = flow.base(None).sample((context.shape[0],))
     n_rows, n_features = z.shape
     n_context = context.shape[1]
+    chunk = (SAMPLE_CHUNK if z.device.type == "cpu" else GPU_SAMPLE_CHUNK) if chunk is None else int(chunk)
     blocks = [_inverse_block(*block, context=n_context) for block in reversed(_blocks(flow))]
     per_thread = threading.local()  # each thread's workspaces, by chunk size
 
