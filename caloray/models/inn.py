@@ -11,6 +11,7 @@ from torch import Tensor
 
 from caloray.models.base import Batch, Surrogate
 from caloray.models.bayesian import kl_divergence, weight_draw
+from caloray.models.chunks import for_each_chunk
 from caloray.models.coupling_flow import conditional_spline_coupling, coupling_log_prob, coupling_sample
 from caloray.models.features import check_voxel_layer, incident_1d, layer_sums
 from caloray.models.transforms import (
@@ -20,6 +21,9 @@ from caloray.models.transforms import (
     incident_energy_transform,
 )
 from caloray.models.vae import MIN_FEATURE_STD
+
+#: Showers per pass of the preprocessing inverse when sampling (shared among threads like the flow's chunks).
+POSTPROCESS_CHUNK = 1024
 
 
 class ShowerINN(Surrogate):
@@ -224,8 +228,15 @@ class ShowerINN(Surrogate):
         with weight_draw(self.flow, weight_draw_seed):
             h = coupling_sample(self.flow, self._context(incident.to(self.feature_mean.dtype)))
         given = None if layer_energies is None else layer_energies.to(h.dtype)
-        showers, layer_energies = self.postprocess(h, incident.to(h.dtype), given)
-        return {"showers": showers, "layer_energies": layer_energies, "incident_energies": incident}
+        incident_h = incident.to(h.dtype)
+        showers, decoded = h.new_empty(h.shape[0], self.n_voxels), h.new_empty(h.shape[0], self.n_layers)
+
+        def finish(rows: slice) -> None:  # row-wise, so chunks give the same numbers as one pass
+            showers[rows], decoded[rows] = self.postprocess(h[rows], incident_h[rows],
+                                                            None if given is None else given[rows])
+
+        for_each_chunk(finish, h.shape[0], POSTPROCESS_CHUNK, device=h.device)
+        return {"showers": showers, "layer_energies": decoded, "incident_energies": incident}
 
 
 class BayesianShowerINN(ShowerINN):

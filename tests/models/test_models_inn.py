@@ -136,3 +136,26 @@ def test_physical_log_prob_only_shifts_by_the_jacobian(toy_voxel_layer):
                                 physical_units=True)
         torch.testing.assert_close(table[:, k], single)
     assert table.shape == (4, 2) and torch.isfinite(table).all()
+
+
+def test_sampling_does_not_depend_on_threads_or_chunks(toy_voxel_layer, monkeypatch):
+    """Flow and preprocessing inverse in chunks shared among 2 threads give the numbers of one single-threaded
+    pass over the whole batch."""
+    import caloray.models.inn as inn_module
+
+    model = _inn(toy_voxel_layer)
+    batch = make_toy_batch(700)
+    model.fit_standardization(batch["showers"], batch["incident_energies"])
+    _perturb(model.flow, scale=0.2)
+    model.eval()
+    torch.manual_seed(3)
+    one_pass = model.sample(batch["incident_energies"])
+    monkeypatch.setattr(inn_module, "POSTPROCESS_CHUNK", 96)
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(3)
+        shared = model.sample(batch["incident_energies"])
+    finally:
+        torch.set_num_threads(1)
+    for key in ("showers", "layer_energies"):
+        torch.testing.assert_close(shared[key], one_pass[key], rtol=1e-6, atol=1e-9)
