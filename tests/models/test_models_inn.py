@@ -27,6 +27,15 @@ def _perturb(module: torch.nn.Module, scale: float = 0.5, seed: int = 1) -> None
             parameter.add_(scale * torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
 
 
+def _perturbed_toy_inn(voxel_layer, n_showers: int) -> tuple[ShowerINN, dict]:
+    """A toy INN standardized on `n_showers` toy showers, with clearly non-identity weights, in eval mode."""
+    model = _inn(voxel_layer)
+    batch = make_toy_batch(n_showers)
+    model.fit_standardization(batch["showers"], batch["incident_energies"])
+    _perturb(model.flow, scale=0.2)
+    return model.eval(), batch
+
+
 def test_preprocessing_round_trip_is_exact(toy_voxel_layer):
     batch = make_toy_batch(256, dtype=torch.float64)
     model = _inn(toy_voxel_layer).double()
@@ -78,11 +87,7 @@ def test_log_prob_integrates_to_one_in_two_dimensions(bayesian):
 
 
 def test_samples_respect_the_decoded_layer_energies(toy_voxel_layer):
-    model = _inn(toy_voxel_layer)
-    batch = make_toy_batch(512)
-    model.fit_standardization(batch["showers"], batch["incident_energies"])
-    _perturb(model.flow, scale=0.2)
-    model.eval()
+    model, batch = _perturbed_toy_inn(toy_voxel_layer, 512)
     torch.manual_seed(5)
     sample = model.sample(batch["incident_energies"])
     showers, layer_energies = sample["showers"], sample["layer_energies"]
@@ -143,19 +148,16 @@ def test_sampling_does_not_depend_on_threads_or_chunks(toy_voxel_layer, monkeypa
     pass over the whole batch."""
     import caloray.models.inn as inn_module
 
-    model = _inn(toy_voxel_layer)
-    batch = make_toy_batch(700)
-    model.fit_standardization(batch["showers"], batch["incident_energies"])
-    _perturb(model.flow, scale=0.2)
-    model.eval()
+    model, batch = _perturbed_toy_inn(toy_voxel_layer, 700)
     torch.manual_seed(3)
     one_pass = model.sample(batch["incident_energies"])
     monkeypatch.setattr(inn_module, "POSTPROCESS_CHUNK", 96)
+    threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         torch.manual_seed(3)
         shared = model.sample(batch["incident_energies"])
     finally:
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
     for key in ("showers", "layer_energies"):
         torch.testing.assert_close(shared[key], one_pass[key], rtol=1e-6, atol=1e-9)
