@@ -30,7 +30,7 @@ import torch
 from caloray.generate.band import reference_density
 from caloray.geometry import Geometry, get_geometry
 from caloray.models import BayesianShowerINN
-from caloray.models.bayesian import band_coverage, bayesian_layers, histogram_band
+from caloray.models.bayesian import band_coverage, bayesian_layers, counted_bins, histogram_band
 from caloray.models.features import layer_sums
 from caloray.sim import SimConfig
 from caloray.sim.shower import simulate_batch
@@ -105,7 +105,7 @@ def coverage_table(reference: np.ndarray, per_draw: list[np.ndarray], bins: int 
         edges = np.unique(np.quantile(reference[:, column], np.linspace(0.01, 0.99, bins + 1)))
         band = histogram_band([values[:, column] for values in per_draw], edges, per_shower=True)
         density, error = reference_density(reference[:, column], edges, per_shower=True)
-        used = int(((band["hi"] > 0) | (density > 0)).sum())
+        used = int(counted_bins(band, density).sum())
         table.append({"bins": used, "combined": band_coverage(band, density, reference_std=error),
                       "band": band_coverage(band, density)})
     return table

@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 from caloray.features.maps import feature_columns
 from caloray.generate.models import ShowerSampler
 from caloray.geometry import Geometry
-from caloray.models.bayesian import band_coverage, histogram_band
+from caloray.models.bayesian import band_coverage, counted_bins, histogram_band
 from caloray.plots.band import plot_histogram_band
 from caloray.plots.features import panel_columns
 from caloray.plots.hep import axis_label, binning
@@ -71,7 +71,7 @@ def draw_bands(sampler: ShowerSampler, energies: np.ndarray, reference: dict[str
             density, error = reference_density(reference[name][:, j], edges)
             plot_histogram_band(band, out / f"{name}-{j}.png", reference=density, xlabel=axis_label(quantity, unit),
                                 title=f"{name}: {n_draws} weight draws")
-            used = int(((band["hi"] > 0) | (density > 0)).sum())  # the bins band_coverage counts
+            used = int(counted_bins(band, density).sum())
             for key, value in zip(records, (name, j, quantity, used,
                                             band_coverage(band, density, reference_std=error)), strict=True):
                 records[key].append(value)

@@ -152,6 +152,11 @@ def histogram_band(
     }
 
 
+def counted_bins(band: dict[str, np.ndarray], reference: np.ndarray) -> np.ndarray:
+    """(K,) bool: the bins `band_coverage` counts, those not empty in both the band and the reference."""
+    return (band["hi"] > 0) | (np.asarray(reference) > 0)
+
+
 def band_coverage(band: dict[str, np.ndarray], reference: np.ndarray, width: str = "std",
                   reference_std: np.ndarray | None = None) -> float:
     """Fraction of bins whose reference value lies inside the band.
@@ -168,7 +173,7 @@ def band_coverage(band: dict[str, np.ndarray], reference: np.ndarray, width: str
         lo, hi = band["mean"] - sigma, band["mean"] + sigma
     else:
         raise ValueError(f"width must be 'std' or 'minmax', got {width!r}")
-    used = (band["hi"] > 0) | (reference > 0)
+    used = counted_bins(band, reference)
     if not used.any():
         raise ValueError("band and reference are empty in every bin")
     inside = (reference >= lo) & (reference <= hi)
