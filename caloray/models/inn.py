@@ -18,9 +18,15 @@ from caloray.models.transforms import (
     AlphaLogit,
     ExtraDimensions,
     LayerNormalization,
+    MarginalGaussianization,
     incident_energy_transform,
 )
 from caloray.models.vae import MIN_FEATURE_STD
+
+#: How the logit features are brought to unit scale before the flow (`ShowerINN(marginals=...)`).
+MARGINALS = ("standardize", "gaussianize")
+#: Seed of the dequantization noise drawn to fit the `gaussianize` quantiles (a pure function of the sample).
+GAUSSIANIZE_FIT_SEED = 0
 
 #: Showers per pass of the preprocessing inverse when sampling (shared among threads like the flow's chunks).
 POSTPROCESS_CHUNK = 1024
@@ -35,8 +41,11 @@ class ShowerINN(Surrogate):
     - the extra dimensions u_0 = E_tot / (`energy_scale` · E_inc), u_i = E_{i−1} / Σ_{j≥i−1} E_j, clamped to
       [0, 1] (so the flow learns the layer energies and their normalisation by E_inc);
     - uniform noise in [0, `noise_width`] on all of them (training only, resampled per batch; it fills the
-      zeros as in the thesis), α-regularized logit (α = `alpha`), then standardization with per-feature
-      mean/std buffers fitted once on a training sample (`fit_preprocessing`; identity before).
+      zeros as in the thesis), α-regularized logit (α = `alpha`), then per feature either a standardization
+      (`marginals="standardize"`, the thesis: mean/std buffers) or a quantile transform onto N(0, 1)
+      (`marginals="gaussianize"`, `knots` knots: `MarginalGaussianization`, which spreads each voxel's
+      dequantized zeros over its share of the Gaussian instead of leaving a spike the flow smears), fitted
+      once on a training sample (`fit_preprocessing`; identity before).
 
     Condition: log10(E_inc / 10 GeV). Flow: `blocks` RQS coupling blocks (`bins` bins on [−bound, bound]) with
     subnets of `hidden_features` (ReLU), evaluated directly (`coupling_log_prob`, `coupling_sample`); the default is
@@ -64,10 +73,18 @@ class ShowerINN(Surrogate):
         alpha: float = 1e-6,
         noise_width: float = 1e-6,
         energy_scale: float = 2.0,
+        marginals: str = "standardize",
+        knots: int = 128,
     ) -> None:
         super().__init__()
         if noise_width < 0:
             raise ValueError(f"noise_width must be >= 0, got {noise_width}")
+        if marginals not in MARGINALS:
+            raise ValueError(f"marginals must be one of {', '.join(MARGINALS)}; got {marginals!r}")
+        if marginals == "gaussianize" and noise_width <= 0:
+            raise ValueError("marginals='gaussianize' needs noise_width > 0 (the zeros must be dequantized)")
+        self.marginals = marginals
+        self.knots = int(knots)
         self.voxel_layer_list = check_voxel_layer(voxel_layer)
         self.n_layers = max(self.voxel_layer_list) + 1
         self.n_voxels = len(self.voxel_layer_list)
@@ -87,6 +104,8 @@ class ShowerINN(Surrogate):
         self.register_buffer("feature_mean", torch.zeros(n_features))
         self.register_buffer("feature_std", torch.ones(n_features))
         self.register_buffer("standardization_fitted", torch.tensor(False))
+        if marginals == "gaussianize":
+            self.gaussianization = MarginalGaussianization(n_features, self.knots)
         self.flow = conditional_spline_coupling(
             features=n_features, context=1, blocks=self.blocks, hidden_features=self.hidden_features,
             bins=self.bins, bound=self.bound, **self._bayesian_kwargs(),
@@ -105,6 +124,8 @@ class ShowerINN(Surrogate):
             "alpha": self.alpha,
             "noise_width": self.noise_width,
             "energy_scale": self.energy_scale,
+            "marginals": self.marginals,
+            "knots": self.knots,
         }
 
     # --- preprocessing --------------------------------------------------------------------------
@@ -116,18 +137,32 @@ class ShowerINN(Surrogate):
         extra = self.extra_dimensions(layer_energies, incident_energies_mev)
         return torch.cat([fractions, extra], dim=-1).clamp(0.0, 1.0)
 
-    def _add_noise(self, unit: Tensor) -> Tensor:
+    def _add_noise(self, unit: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if self.noise_width <= 0:
             return unit
         # Stays inside [0, 1]: the logit needs it, and 1 − noise_width is the noise-free maximum.
-        return unit * (1.0 - self.noise_width) + self.noise_width * torch.rand_like(unit)
+        noise = torch.rand(unit.shape, generator=generator, dtype=unit.dtype, device=unit.device)
+        return unit * (1.0 - self.noise_width) + self.noise_width * noise
+
+    def _to_flow_space(self, logits: Tensor) -> tuple[Tensor, Tensor]:
+        """(flow features h (B, D), Σ log |dh/d logits| per shower (B,)) of logit features (B, D)."""
+        if self.marginals == "gaussianize":
+            h, log_slope = self.gaussianization.forward_and_log_abs_det_jacobian(logits)
+            return h, log_slope.sum(-1)
+        h = (logits - self.feature_mean) / self.feature_std
+        return h, (-torch.log(self.feature_std).sum()).expand(logits.shape[0])
+
+    def _from_flow_space(self, h: Tensor) -> Tensor:
+        if self.marginals == "gaussianize":
+            return self.gaussianization.inverse(h)
+        return h * self.feature_std + self.feature_mean
 
     def preprocess(self, showers_mev: Tensor, incident_energies_mev: Tensor, add_noise: bool = False) -> Tensor:
-        """Standardized logit features h (B, V + L) of showers (B, V) MeV at E_inc (B,) MeV."""
+        """Flow features h (B, V + L) of showers (B, V) MeV at E_inc (B,) MeV (logit, then `marginals`)."""
         unit = self.unit_features(showers_mev, incident_energies_mev)
         if add_noise:
             unit = self._add_noise(unit)
-        return (self.logit(unit) - self.feature_mean) / self.feature_std
+        return self._to_flow_space(self.logit(unit))[0]
 
     def postprocess(self, h: Tensor, incident_energies_mev: Tensor,
                     layer_energies: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -135,7 +170,7 @@ class ShowerINN(Surrogate):
 
         The layer sums of the showers equal the layer energies (up to rounding): the ones decoded from the extra
         dimensions, or `layer_energies` (B, L) MeV when given."""
-        logits = h * self.feature_std + self.feature_mean
+        logits = self._from_flow_space(h)
         unit = self.logit.inverse(logits).clamp(0.0, 1.0)
         fractions, extra = unit[:, : self.n_voxels], unit[:, self.n_voxels :]
         # Zero threshold in the noise region, never removing a layer's largest voxel (its energy must land; if even
@@ -155,9 +190,18 @@ class ShowerINN(Surrogate):
 
     @torch.no_grad()
     def fit_standardization(self, showers_mev: Tensor, incident_energies_mev: Tensor) -> None:
-        """Set the per-feature mean/std buffers from (a sample of) the training data (noise-free: a pure function
-        of the sample; the noise moves zero-valued features by < 1 logit unit)."""
-        features = self.logit(self.unit_features(showers_mev, incident_1d(incident_energies_mev)))
+        """Fit the `marginals` transform on (a sample of) the training data, a pure function of the sample.
+
+        standardize: per-feature mean/std of the noise-free logits (the noise moves zero-valued features by < 1
+        logit unit). gaussianize: quantiles of the dequantized logits, the noise drawn with a fixed seed (the
+        zeros' noise band is what gets spread over the Gaussian)."""
+        unit = self.unit_features(showers_mev, incident_1d(incident_energies_mev))
+        if self.marginals == "gaussianize":
+            generator = torch.Generator(device=unit.device).manual_seed(GAUSSIANIZE_FIT_SEED)
+            self.gaussianization.fit(self.logit(self._add_noise(unit, generator)))
+            self.standardization_fitted.fill_(True)
+            return
+        features = self.logit(unit)
         self.feature_mean.copy_(features.mean(0))
         std = features.std(0).nan_to_num(0.0)
         self.feature_std.copy_(torch.where(std < MIN_FEATURE_STD, torch.ones_like(std), std))
@@ -175,9 +219,10 @@ class ShowerINN(Surrogate):
     def _context(self, incident_energies_mev: Tensor) -> Tensor:
         return self.incident_transform(incident_energies_mev)[:, None]
 
-    def _log_jacobian(self, showers_mev: Tensor, incident_energies_mev: Tensor, unit: Tensor) -> Tensor:
-        """Σ log|dh/d(fractions, u_1…, E_tot)| per shower (B,): logit, standardization and u_0 = E_tot/(s·E_inc)."""
-        log_jacobian = self.logit.log_abs_det_jacobian(unit).sum(-1) - torch.log(self.feature_std).sum()
+    def _log_jacobian(self, incident_energies_mev: Tensor, unit: Tensor, log_marginals: Tensor) -> Tensor:
+        """Σ log|dh/d(fractions, u_1…, E_tot)| per shower (B,): logit, `marginals` (its per-shower log-Jacobian
+        `log_marginals` (B,)) and u_0 = E_tot/(s·E_inc)."""
+        log_jacobian = self.logit.log_abs_det_jacobian(unit).sum(-1) + log_marginals
         return log_jacobian - torch.log(self.energy_scale * incident_energies_mev)
 
     def log_prob(self, batch: Batch, add_noise: bool = False, physical_units: bool = False,
@@ -189,11 +234,11 @@ class ShowerINN(Surrogate):
         unit = self.unit_features(showers, incident)
         if add_noise:
             unit = self._add_noise(unit)
-        h = (self.logit(unit) - self.feature_mean) / self.feature_std
+        h, log_marginals = self._to_flow_space(self.logit(unit))
         with weight_draw(self.flow, weight_draw_seed):
             log_p = coupling_log_prob(self.flow, h, self._context(incident))
         if physical_units:
-            log_p = log_p + self._log_jacobian(showers, incident, unit)
+            log_p = log_p + self._log_jacobian(incident, unit, log_marginals)
         return log_p
 
     def log_prob_features(self, showers_mev: Tensor, incident_energies_mev: Tensor) -> Tensor:

@@ -27,18 +27,23 @@ def _perturb(module: torch.nn.Module, scale: float = 0.5, seed: int = 1) -> None
             parameter.add_(scale * torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
 
 
-def _perturbed_toy_inn(voxel_layer, n_showers: int) -> tuple[ShowerINN, dict]:
-    """A toy INN standardized on `n_showers` toy showers, with clearly non-identity weights, in eval mode."""
-    model = _inn(voxel_layer)
+#: Every way the INN brings its logit features to unit scale; the tests below run for each.
+MARGINALS = pytest.mark.parametrize("marginals", ["standardize", "gaussianize"])
+
+
+def _perturbed_toy_inn(voxel_layer, n_showers: int, marginals: str = "standardize") -> tuple[ShowerINN, dict]:
+    """A toy INN fitted on `n_showers` toy showers, with clearly non-identity weights, in eval mode."""
+    model = _inn(voxel_layer, marginals=marginals)
     batch = make_toy_batch(n_showers)
     model.fit_standardization(batch["showers"], batch["incident_energies"])
     _perturb(model.flow, scale=0.2)
     return model.eval(), batch
 
 
-def test_preprocessing_round_trip_is_exact(toy_voxel_layer):
+@MARGINALS
+def test_preprocessing_round_trip_is_exact(toy_voxel_layer, marginals):
     batch = make_toy_batch(256, dtype=torch.float64)
-    model = _inn(toy_voxel_layer).double()
+    model = _inn(toy_voxel_layer, marginals=marginals).double()
     model.fit_standardization(batch["showers"], batch["incident_energies"])
     assert bool(model.standardization_fitted) and not model.needs_preprocessing_fit
     h = model.preprocess(batch["showers"], batch["incident_energies"])
@@ -86,8 +91,9 @@ def test_log_prob_integrates_to_one_in_two_dimensions(bayesian):
     assert math.isclose(integral, 1.0, abs_tol=2e-3), integral
 
 
-def test_samples_respect_the_decoded_layer_energies(toy_voxel_layer):
-    model, batch = _perturbed_toy_inn(toy_voxel_layer, 512)
+@MARGINALS
+def test_samples_respect_the_decoded_layer_energies(toy_voxel_layer, marginals):
+    model, batch = _perturbed_toy_inn(toy_voxel_layer, 512, marginals)
     torch.manual_seed(5)
     sample = model.sample(batch["incident_energies"])
     showers, layer_energies = sample["showers"], sample["layer_energies"]
@@ -99,8 +105,9 @@ def test_samples_respect_the_decoded_layer_energies(toy_voxel_layer):
     assert (showers == 0).any(), "the noise-region threshold leaves exact zeros"
 
 
-def test_short_training_reduces_held_out_nll(toy_voxel_layer):
-    model = _inn(toy_voxel_layer)
+@MARGINALS
+def test_short_training_reduces_held_out_nll(toy_voxel_layer, marginals):
+    model = _inn(toy_voxel_layer, marginals=marginals)
     train, held_out = make_toy_batch(512, seed=1), make_toy_batch(512, seed=2)
     model.fit_preprocessing(train)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -129,11 +136,14 @@ def test_sampling_is_deterministic_under_a_seed(toy_voxel_layer):
     assert torch.equal(first, model.sample(energies)["showers"])
 
 
-def test_physical_log_prob_only_shifts_by_the_jacobian(toy_voxel_layer):
+@MARGINALS
+def test_physical_log_prob_only_shifts_by_the_jacobian(toy_voxel_layer, marginals):
     """log_prob_features (B, K) equals log_prob(physical_units=True) per candidate, and the Jacobian term for
     u_0 = E_tot / (s·E_inc) is −log(s·E_inc) plus E_inc-independent terms."""
-    model = _inn(toy_voxel_layer).double().eval()
+    model = _inn(toy_voxel_layer, marginals=marginals).double()
     batch = make_toy_batch(4, dtype=torch.float64)
+    model.fit_standardization(*make_toy_batch(256, dtype=torch.float64).values())
+    model.eval()
     candidates = torch.tensor([[5e3, 2e4]] * 4, dtype=torch.float64)
     table = model.log_prob_features(batch["showers"], candidates)
     for k in range(2):
@@ -143,12 +153,13 @@ def test_physical_log_prob_only_shifts_by_the_jacobian(toy_voxel_layer):
     assert table.shape == (4, 2) and torch.isfinite(table).all()
 
 
-def test_sampling_does_not_depend_on_threads_or_chunks(toy_voxel_layer, monkeypatch):
+@MARGINALS
+def test_sampling_does_not_depend_on_threads_or_chunks(toy_voxel_layer, monkeypatch, marginals):
     """Flow and preprocessing inverse in chunks shared among 2 threads give the numbers of one single-threaded
     pass over the whole batch."""
     import caloray.models.inn as inn_module
 
-    model, batch = _perturbed_toy_inn(toy_voxel_layer, 700)
+    model, batch = _perturbed_toy_inn(toy_voxel_layer, 700, marginals)
     torch.manual_seed(3)
     one_pass = model.sample(batch["incident_energies"])
     monkeypatch.setattr(inn_module, "POSTPROCESS_CHUNK", 96)
@@ -161,3 +172,18 @@ def test_sampling_does_not_depend_on_threads_or_chunks(toy_voxel_layer, monkeypa
         torch.set_num_threads(threads)
     for key in ("showers", "layer_energies"):
         torch.testing.assert_close(shared[key], one_pass[key], rtol=1e-6, atol=1e-9)
+
+
+@MARGINALS
+def test_feature_jacobian_matches_autograd(toy_voxel_layer, marginals):
+    """The log-Jacobian that `physical_units` adds (logit, then the marginal transform) is Σ log |dh/du| of the
+    element-wise map from unit features u to flow features h, computed here by autograd."""
+    model = _inn(toy_voxel_layer, marginals=marginals).double()
+    batch = make_toy_batch(300, dtype=torch.float64)
+    model.fit_standardization(batch["showers"], batch["incident_energies"])
+    unit = model._add_noise(model.unit_features(batch["showers"][:50], batch["incident_energies"][:50]))
+    unit.requires_grad_(True)
+    h, log_marginals = model._to_flow_space(model.logit(unit))
+    (grad,) = torch.autograd.grad(h.sum(), unit)  # the map is element-wise: the gradient is the diagonal
+    expected = grad.abs().log().sum(-1)
+    torch.testing.assert_close(model.logit.log_abs_det_jacobian(unit).sum(-1) + log_marginals, expected)

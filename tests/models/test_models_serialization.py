@@ -25,7 +25,7 @@ SMALL_CONFIGS = {
     "shower-vae": {"hidden_features": [32], "latent_dim": 4},
     "energy-regressor": {"hidden_features": [16, 16]},
     "shower-inn": {"blocks": 2, "hidden_features": [16]},
-    "bayesian-shower-inn": {"blocks": 2, "hidden_features": [16], "train_size": 100},
+    "bayesian-shower-inn": {"blocks": 2, "hidden_features": [16], "train_size": 100, "marginals": "gaussianize"},
     "voxel-flow-student": {"hidden_features": [16]},
 }
 
