@@ -300,7 +300,10 @@ class MarginalGaussianization(torch.nn.Module):
 
     def forward_and_log_abs_det_jacobian(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(y (B, D), element-wise log |dy/dx| (B, D))."""
-        index = torch.searchsorted(self.knots_x, x.T.contiguous()).T - 1
+        if torch.onnx.is_in_onnx_export():  # ONNX has no searchsorted: count the knots below x instead
+            index = (x.unsqueeze(-1) > self.knots_x).sum(-1) - 1
+        else:
+            index = torch.searchsorted(self.knots_x, x.T.contiguous()).T - 1
         left, slope, y_left = self._segments(index.clamp(0, self.knots - 2))
         return y_left + slope * (x - left), torch.log(slope)
 

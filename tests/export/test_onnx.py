@@ -110,3 +110,25 @@ def test_cli_export_of_a_model_without_graphs_exits_2(tmp_path):
                              "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr
     assert f"model '{path}'" in result.stderr and "has no ONNX-exportable graph" in result.stderr
+
+
+def test_marginal_gaussianization_exports_without_searchsorted(tmp_path):
+    """ONNX has no searchsorted: in export the quantile map counts knots instead, and gives torch's numbers
+    (knots, the tails beyond them, and the log-Jacobian)."""
+    from caloray.export.onnx import GraphSpec, export_graph
+    from caloray.models.transforms import MarginalGaussianization
+
+    class Gaussianize(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transform = MarginalGaussianization(4, knots=16)
+            self.transform.fit(3.0 * torch.randn(500, 4, generator=torch.Generator().manual_seed(0)))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y, log_jacobian = self.transform.forward_and_log_abs_det_jacobian(x)
+            return torch.cat([y, log_jacobian], dim=-1)
+
+    module = Gaussianize().eval()
+    x = 4.0 * torch.randn(64, 4, generator=torch.Generator().manual_seed(1))  # some beyond the end knots
+    path = export_graph(GraphSpec("gaussianize", module, {"x": x}, ["y"]), tmp_path / "g.onnx")
+    np.testing.assert_allclose(run_onnx(path, {"x": x}), module(x).detach().numpy(), rtol=1e-5, atol=1e-5)
