@@ -243,8 +243,13 @@ class MarginalGaussianization(torch.nn.Module):
     """A per-feature quantile transform onto N(0, 1): monotone and piecewise linear, fitted once on a sample.
 
     For each of `features` features the sample's quantiles x_k at the levels Φ(y_k) of `knots` equally spaced
-    y_k in [−y_max, y_max] (y_max = Φ⁻¹(1 − 1/(2N)) for a sample of N) are joined linearly, and continued
-    beyond the end knots with the end segments' slopes. On the fitting sample every feature comes out ≈ N(0, 1).
+    y_k in [−y_max, y_max] (y_max = Φ⁻¹(1 − 1/(2N)) for a sample of N) are joined linearly; beyond the end
+    knots the map continues with the mean slope 2·y_max / (x_last − x_first). On the fitting sample every
+    feature comes out ≈ N(0, 1).
+
+    Why the mean slope in the tails: the end segments can be almost vertical (float32 logits of fractions near
+    1 take a few discrete values, so the top knots nearly tie); continued with that slope, a held-out value a
+    hair beyond the last knot lands at y ≈ 100 and its likelihood swamps a whole batch's.
 
     Why: a zero-inflated voxel, its zeros dequantized into a narrow noise band, is a spike next to a broad
     bulk in logit space; after standardization the flow must reproduce the spike's mass and width, and a
@@ -298,6 +303,11 @@ class MarginalGaussianization(torch.nn.Module):
         """y (B, D) ≈ N(0, 1) features from x (B, D)."""
         return self.forward_and_log_abs_det_jacobian(x)[0]
 
+    def _tails(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(first knot (D,), last knot (D,), tail slope (D,) = 2·y_max / (last − first))."""
+        first, last = self.knots_x[:, 0], self.knots_x[:, -1]
+        return first, last, 2.0 * self.y_max / (last - first)
+
     def forward_and_log_abs_det_jacobian(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(y (B, D), element-wise log |dy/dx| (B, D))."""
         if torch.onnx.is_in_onnx_export():  # ONNX has no searchsorted: count the knots below x instead
@@ -305,14 +315,20 @@ class MarginalGaussianization(torch.nn.Module):
         else:
             index = torch.searchsorted(self.knots_x, x.T.contiguous()).T - 1
         left, slope, y_left = self._segments(index.clamp(0, self.knots - 2))
-        return y_left + slope * (x - left), torch.log(slope)
+        first, last, tail = self._tails()
+        below, above = x <= first, x > last
+        y = torch.where(below, tail * (x - first) - self.y_max,
+                        torch.where(above, tail * (x - last) + self.y_max, y_left + slope * (x - left)))
+        return y, torch.log(torch.where(below | above, tail.expand_as(slope), slope))
 
     def inverse(self, y: Tensor) -> Tensor:
         """x (B, D) from y (B, D); the knots of y are equally spaced, so the segment is arithmetic."""
         dy = 2.0 * self.y_max / (self.knots - 1)
         index = torch.floor((y + self.y_max) / dy).to(torch.long).clamp(0, self.knots - 2)
         left, slope, y_left = self._segments(index)
-        return left + (y - y_left) / slope
+        first, last, tail = self._tails()
+        return torch.where(y <= -self.y_max, first + (y + self.y_max) / tail,
+                           torch.where(y > self.y_max, last + (y - self.y_max) / tail, left + (y - y_left) / slope))
 
 
 TRANSFORM_TYPES: dict[str, type[InvertibleTransform]] = {

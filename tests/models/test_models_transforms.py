@@ -195,3 +195,21 @@ def test_marginal_gaussianization_rejects_a_wrong_sample():
         MarginalGaussianization(2, knots=2)
     with pytest.raises(ValueError, match=r"\(N >= 2, 2\)"):
         MarginalGaussianization(2).fit(torch.zeros(10, 3))
+
+
+def test_marginal_gaussianization_tails_are_gentle_where_the_end_knots_nearly_tie():
+    """A feature whose largest values nearly tie (float32 logits of fractions near 1) gets a near-vertical last
+    segment; a held-out value just beyond it must stay near y_max, not jump to y ≈ 100."""
+    generator = torch.Generator().manual_seed(0)
+    bulk = torch.randn(5000, 1, generator=generator, dtype=torch.float64)
+    tied = 13.69 + 1e-6 * torch.rand(200, 1, generator=generator, dtype=torch.float64)
+    transform = MarginalGaussianization(1, knots=128).double()
+    transform.fit(torch.cat([bulk, tied]))
+    beyond = torch.tensor([[13.75], [-8.0]], dtype=torch.float64)
+    y, log_jacobian = transform.forward_and_log_abs_det_jacobian(beyond)
+    mean_slope = 2.0 * float(transform.y_max) / float(transform.knots_x[0, -1] - transform.knots_x[0, 0])
+    assert float(y[0, 0]) == pytest.approx(float(transform.y_max) + mean_slope * (13.75 - 13.69), abs=1e-3)
+    first = float(transform.knots_x[0, 0])
+    assert float(y[1, 0]) == pytest.approx(-float(transform.y_max) + mean_slope * (-8.0 - first), abs=1e-9)
+    torch.testing.assert_close(log_jacobian, torch.full_like(y, math.log(mean_slope)))
+    torch.testing.assert_close(transform.inverse(y), beyond)
