@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -213,3 +214,12 @@ def test_marginal_gaussianization_tails_are_gentle_where_the_end_knots_nearly_ti
     assert float(y[1, 0]) == pytest.approx(-float(transform.y_max) + mean_slope * (-8.0 - first), abs=1e-9)
     torch.testing.assert_close(log_jacobian, torch.full_like(y, math.log(mean_slope)))
     torch.testing.assert_close(transform.inverse(y), beyond)
+
+
+def test_column_quantiles_agree_with_numpy():
+    from caloray.models.transforms import _column_quantiles
+
+    sample = torch.randn(1001, 7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    levels = torch.tensor([0.0, 0.013, 0.5, 0.77, 1.0], dtype=torch.float64)
+    expected = np.quantile(sample.numpy(), levels.numpy(), axis=0).T
+    np.testing.assert_allclose(_column_quantiles(sample, levels).numpy(), expected, rtol=0, atol=1e-12)
