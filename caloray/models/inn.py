@@ -44,8 +44,9 @@ class ShowerINN(Surrogate):
       zeros as in the thesis), α-regularized logit (α = `alpha`), then per feature either a standardization
       (`marginals="standardize"`, the thesis: mean/std buffers) or a quantile transform onto N(0, 1)
       (`marginals="gaussianize"`, `knots` knots: `MarginalGaussianization`, which spreads each voxel's
-      dequantized zeros over its share of the Gaussian instead of leaving a spike the flow smears), fitted
-      once on a training sample (`fit_preprocessing`; identity before).
+      dequantized zeros over its share of the Gaussian instead of leaving a spike the flow smears; with
+      `energy_bins` > 1 fitted per incident-energy bin and interpolated in log E_inc, since that share depends
+      on E_inc), fitted once on a training sample (`fit_preprocessing`; identity before).
 
     Condition: log10(E_inc / 10 GeV). Flow: `blocks` RQS coupling blocks (`bins` bins on [−bound, bound]) with
     subnets of `hidden_features` (ReLU), evaluated directly (`coupling_log_prob`, `coupling_sample`); the default is
@@ -75,6 +76,7 @@ class ShowerINN(Surrogate):
         energy_scale: float = 2.0,
         marginals: str = "standardize",
         knots: int = 128,
+        energy_bins: int = 1,
     ) -> None:
         super().__init__()
         if noise_width < 0:
@@ -85,6 +87,7 @@ class ShowerINN(Surrogate):
             raise ValueError("marginals='gaussianize' needs noise_width > 0 (the zeros must be dequantized)")
         self.marginals = marginals
         self.knots = int(knots)
+        self.energy_bins = int(energy_bins)
         self.voxel_layer_list = check_voxel_layer(voxel_layer)
         self.n_layers = max(self.voxel_layer_list) + 1
         self.n_voxels = len(self.voxel_layer_list)
@@ -105,7 +108,7 @@ class ShowerINN(Surrogate):
         self.register_buffer("feature_std", torch.ones(n_features))
         self.register_buffer("standardization_fitted", torch.tensor(False))
         if marginals == "gaussianize":
-            self.gaussianization = MarginalGaussianization(n_features, self.knots)
+            self.gaussianization = MarginalGaussianization(n_features, self.knots, self.energy_bins)
         self.flow = conditional_spline_coupling(
             features=n_features, context=1, blocks=self.blocks, hidden_features=self.hidden_features,
             bins=self.bins, bound=self.bound, **self._bayesian_kwargs(),
@@ -126,6 +129,7 @@ class ShowerINN(Surrogate):
             "energy_scale": self.energy_scale,
             "marginals": self.marginals,
             "knots": self.knots,
+            "energy_bins": self.energy_bins,
         }
 
     # --- preprocessing --------------------------------------------------------------------------
@@ -144,17 +148,18 @@ class ShowerINN(Surrogate):
         noise = torch.rand(unit.shape, generator=generator, dtype=unit.dtype, device=unit.device)
         return unit * (1.0 - self.noise_width) + self.noise_width * noise
 
-    def _to_flow_space(self, logits: Tensor) -> tuple[Tensor, Tensor]:
-        """(flow features h (B, D), Σ log |dh/d logits| per shower (B,)) of logit features (B, D)."""
+    def _to_flow_space(self, logits: Tensor, incident_energies_mev: Tensor) -> tuple[Tensor, Tensor]:
+        """(flow features h (B, D), Σ log |dh/d logits| per shower (B,)) of logit features (B, D) at E_inc (B,)."""
         if self.marginals == "gaussianize":
-            h, log_slope = self.gaussianization.forward_and_log_abs_det_jacobian(logits)
+            h, log_slope = self.gaussianization.forward_and_log_abs_det_jacobian(
+                logits, self.incident_transform(incident_energies_mev))
             return h, log_slope.sum(-1)
         h = (logits - self.feature_mean) / self.feature_std
         return h, (-torch.log(self.feature_std).sum()).expand(logits.shape[0])
 
-    def _from_flow_space(self, h: Tensor) -> Tensor:
+    def _from_flow_space(self, h: Tensor, incident_energies_mev: Tensor) -> Tensor:
         if self.marginals == "gaussianize":
-            return self.gaussianization.inverse(h)
+            return self.gaussianization.inverse(h, self.incident_transform(incident_energies_mev))
         return h * self.feature_std + self.feature_mean
 
     def preprocess(self, showers_mev: Tensor, incident_energies_mev: Tensor, add_noise: bool = False) -> Tensor:
@@ -162,7 +167,7 @@ class ShowerINN(Surrogate):
         unit = self.unit_features(showers_mev, incident_energies_mev)
         if add_noise:
             unit = self._add_noise(unit)
-        return self._to_flow_space(self.logit(unit))[0]
+        return self._to_flow_space(self.logit(unit), incident_energies_mev)[0]
 
     def postprocess(self, h: Tensor, incident_energies_mev: Tensor,
                     layer_energies: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -170,7 +175,7 @@ class ShowerINN(Surrogate):
 
         The layer sums of the showers equal the layer energies (up to rounding): the ones decoded from the extra
         dimensions, or `layer_energies` (B, L) MeV when given."""
-        logits = self._from_flow_space(h)
+        logits = self._from_flow_space(h, incident_energies_mev)
         unit = self.logit.inverse(logits).clamp(0.0, 1.0)
         fractions, extra = unit[:, : self.n_voxels], unit[:, self.n_voxels :]
         # Zero threshold in the noise region, never removing a layer's largest voxel (its energy must land; if even
@@ -195,10 +200,11 @@ class ShowerINN(Surrogate):
         standardize: per-feature mean/std of the noise-free logits (the noise moves zero-valued features by < 1
         logit unit). gaussianize: quantiles of the dequantized logits, the noise drawn with a fixed seed (the
         zeros' noise band is what gets spread over the Gaussian)."""
-        unit = self.unit_features(showers_mev, incident_1d(incident_energies_mev))
+        incident = incident_1d(incident_energies_mev)
+        unit = self.unit_features(showers_mev, incident)
         if self.marginals == "gaussianize":
             generator = torch.Generator(device=unit.device).manual_seed(GAUSSIANIZE_FIT_SEED)
-            self.gaussianization.fit(self.logit(self._add_noise(unit, generator)))
+            self.gaussianization.fit(self.logit(self._add_noise(unit, generator)), self.incident_transform(incident))
             self.standardization_fitted.fill_(True)
             return
         features = self.logit(unit)
@@ -234,7 +240,7 @@ class ShowerINN(Surrogate):
         unit = self.unit_features(showers, incident)
         if add_noise:
             unit = self._add_noise(unit)
-        h, log_marginals = self._to_flow_space(self.logit(unit))
+        h, log_marginals = self._to_flow_space(self.logit(unit), incident)
         with weight_draw(self.flow, weight_draw_seed):
             log_p = coupling_log_prob(self.flow, h, self._context(incident))
         if physical_units:

@@ -255,95 +255,161 @@ def _column_quantiles(sample: Tensor, levels: Tensor) -> Tensor:
 
 
 class MarginalGaussianization(torch.nn.Module):
-    """A per-feature quantile transform onto N(0, 1): monotone and piecewise linear, fitted once on a sample.
+    """A per-feature quantile transform onto N(0, 1), optionally per condition value: monotone and piecewise
+    linear in x, fitted once on a sample.
 
     For each of `features` features the sample's quantiles x_k at the levels Φ(y_k) of `knots` equally spaced
-    y_k in [−y_max, y_max] (y_max = Φ⁻¹(1 − 1/(2N)) for a sample of N) are joined linearly; beyond the end
-    knots the map continues with the mean slope 2·y_max / (x_last − x_first). On the fitting sample every
-    feature comes out ≈ N(0, 1).
+    y_k in [−y_max, y_max] (y_max = Φ⁻¹(1 − 1/(2N)), N the smallest group fitted) are joined linearly; beyond
+    the end knots the map continues with the mean slope 2·y_max / (x_last − x_first).
 
+    With `condition_bins` C > 1 the knots are fitted separately at C centres c_j of a scalar condition (its
+    quantiles in the fitting sample; each row counts for the nearest centre) and interpolated linearly in c
+    between neighbouring centres (clamped beyond the ends). A convex combination of increasing knots increases,
+    so for every c the map stays monotone and invertible, and its log-Jacobian is the log-slope as before: the
+    transform is part of the conditional density p(x | c).
+
+    Why: a zero-inflated voxel, its zeros dequantized into a narrow noise band, is a spike next to a broad
+    bulk in logit space; after standardization the flow must reproduce the spike's mass and width, and a small
+    flow smears it into many tiny non-zero voxels. Here the spike is spread over its share of the Gaussian.
+    Why per condition: that share depends strongly on E_inc (a ds1-photons voxel is empty in ~90 % of 256 MeV
+    showers and ~35 % at 65 GeV); fitted over all energies, the flow must still learn the shift, and a small
+    one leaves 256 MeV showers with twice the reference's hit voxels.
     Why the mean slope in the tails: the end segments can be almost vertical (float32 logits of fractions near
     1 take a few discrete values, so the top knots nearly tie); continued with that slope, a held-out value a
     hair beyond the last knot lands at y ≈ 100 and its likelihood swamps a whole batch's.
 
-    Why: a zero-inflated voxel, its zeros dequantized into a narrow noise band, is a spike next to a broad
-    bulk in logit space; after standardization the flow must reproduce the spike's mass and width, and a
-    small flow smears it into many tiny non-zero voxels. Here the spike is spread over its share of the
-    Gaussian, so the flow only has to learn how features depend on each other and on the condition.
-
-    Buffers (state dict): `knots_x` (features, knots) and `fitted`; `fit(sample)` sets them.
+    Buffers (state dict): `knots_x` (C, features, knots), `centers` (C,), `y_max`, `fitted`.
     """
 
-    def __init__(self, features: int, knots: int = 128) -> None:
+    def __init__(self, features: int, knots: int = 128, condition_bins: int = 1) -> None:
         super().__init__()
-        if knots < 3:
-            raise ValueError(f"MarginalGaussianization needs knots >= 3, got {knots}")
+        if knots < 3 or condition_bins < 1:
+            raise ValueError(f"MarginalGaussianization needs knots >= 3 and condition_bins >= 1, "
+                             f"got {knots} and {condition_bins}")
         self.features = int(features)
         self.knots = int(knots)
-        self.register_buffer("knots_x", torch.linspace(-4.0, 4.0, self.knots).repeat(self.features, 1))
+        self.condition_bins = int(condition_bins)
+        initial = torch.linspace(-4.0, 4.0, self.knots).repeat(self.condition_bins, self.features, 1)
+        self.register_buffer("knots_x", initial)
+        self.register_buffer("centers", torch.arange(float(self.condition_bins)))
         self.register_buffer("y_max", torch.tensor(4.0))
         self.register_buffer("fitted", torch.tensor(False))
 
-    def _knots_y(self) -> Tensor:
-        return torch.linspace(-1.0, 1.0, self.knots, dtype=self.knots_x.dtype, device=self.knots_x.device) * self.y_max
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # Models saved before `condition_bins` existed store (features, knots) and no centres.
+        key = prefix + "knots_x"
+        if key in state_dict and state_dict[key].dim() == 2:
+            state_dict[key] = state_dict[key].unsqueeze(0)
+            state_dict.setdefault(prefix + "centers", torch.zeros(1))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
-    def fit(self, sample: Tensor) -> None:
-        """Set the knots from `sample` (N, features); ties are split so the knots increase strictly."""
+    def fit(self, sample: Tensor, condition: Tensor | None = None) -> None:
+        """Set the knots from `sample` (N, features) and, with condition_bins > 1, its condition (N,); ties are
+        split so the knots increase strictly."""
         n = sample.shape[0]
-        if n < 2 or sample.shape[1] != self.features:
+        if n < 2 or sample.dim() != 2 or sample.shape[1] != self.features:
             raise ValueError(f"fit needs (N >= 2, {self.features}) values, got {tuple(sample.shape)}")
-        y_max = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(1.0 - 0.5 / n, dtype=torch.float64))
-        y = torch.linspace(-1.0, 1.0, self.knots, dtype=torch.float64) * y_max
-        levels = torch.distributions.Normal(0.0, 1.0).cdf(y)
-        x = torch.cat([_column_quantiles(block, levels) for block in sample.split(QUANTILE_COLUMNS, dim=1)])
-        # Strictly increasing: a constant stretch of the sample (a clamped feature) would give infinite slopes.
-        step = 1e-6 * (x[:, -1] - x[:, 0]).clamp_min(1.0)
-        for k in range(1, self.knots):
-            x[:, k] = torch.maximum(x[:, k], x[:, k - 1] + step)
-        self.knots_x.copy_(x.to(self.knots_x.dtype))
+        if self.condition_bins == 1:
+            centers, nearest = torch.zeros(1, dtype=torch.float64), torch.zeros(n, dtype=torch.long)
+        else:
+            if condition is None or condition.shape != (n,):
+                raise ValueError(f"fit with condition_bins={self.condition_bins} needs a condition of shape ({n},)")
+            c = condition.to(torch.float64)
+            levels = (torch.arange(self.condition_bins, dtype=torch.float64) + 0.5) / self.condition_bins
+            centers = _column_quantiles(c[:, None], levels)[0]
+            distinct = centers.unique()  # a discrete condition (an energy ladder) gives repeated centres
+            nearest = (c[:, None] - distinct[None, :]).abs().argmin(1)
+        groups = [sample[nearest == j] for j in range(int(nearest.max()) + 1)]
+        smallest = min(len(group) for group in groups)
+        if smallest < 2:
+            raise ValueError(f"fit needs >= 2 rows per condition bin, got {smallest}")
+        normal = torch.distributions.Normal(0.0, 1.0)
+        y_max = normal.icdf(torch.tensor(1.0 - 0.5 / smallest, dtype=torch.float64))
+        levels = normal.cdf(torch.linspace(-1.0, 1.0, self.knots, dtype=torch.float64) * y_max)
+        fitted = torch.stack([_strictly_increasing(torch.cat([
+            _column_quantiles(block, levels) for block in group.split(QUANTILE_COLUMNS, dim=1)])) for group in groups])
+        if self.condition_bins > 1:  # each of the C slots takes the knots of its distinct centre
+            fitted = fitted[torch.searchsorted(distinct, centers).clamp(max=len(distinct) - 1)]
+        self.knots_x.copy_(fitted.to(self.knots_x.dtype))
+        self.centers.copy_(centers.to(self.centers.dtype))
         self.y_max.fill_(float(y_max))
         self.fitted.fill_(True)
 
-    def _segments(self, index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """x at the segment's left knot, its slope dy/dx and y at its left knot, for segment `index` (B, D)."""
+    def _neighbours(self, condition: Tensor | None, rows: int) -> tuple[Tensor, Tensor, Tensor]:
+        """(lower centre index (B,), upper (B,), weight of the upper (B, 1)) for `condition` (B,)."""
+        zeros = torch.zeros(rows, dtype=torch.long, device=self.knots_x.device)
+        if self.condition_bins == 1 or condition is None:
+            return zeros, zeros, torch.zeros(rows, 1, dtype=self.knots_x.dtype, device=self.knots_x.device)
+        c = condition.to(self.centers.dtype)
+        lower = ((c[:, None] >= self.centers[None, :]).sum(1) - 1).clamp(0, self.condition_bins - 1)
+        upper = (lower + 1).clamp(max=self.condition_bins - 1)
+        gap = self.centers[upper] - self.centers[lower]
+        weight = torch.where(gap > 0, (c - self.centers[lower]) / gap.clamp_min(1e-30), torch.zeros_like(c))
+        return lower, upper, weight.clamp(0.0, 1.0)[:, None].to(self.knots_x.dtype)
+
+    def _knot(self, neighbours: tuple[Tensor, Tensor, Tensor], index: Tensor) -> Tensor:
+        """x of knot `index` (B, D) (any integer tensor of that shape) at each row's condition."""
+        lower, upper, weight = neighbours
         flat = self.knots_x.flatten()
-        offset = torch.arange(self.features, device=index.device) * self.knots
-        left, right = flat[index + offset], flat[index + 1 + offset]
+        feature = torch.arange(self.features, device=index.device) * self.knots
+        at_lower = flat[(lower[:, None] * self.features * self.knots + feature) + index]
+        at_upper = flat[(upper[:, None] * self.features * self.knots + feature) + index]
+        return at_lower + weight * (at_upper - at_lower)
+
+    def _segment(self, neighbours: tuple[Tensor, Tensor, Tensor], index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(x at the segment's left knot, its slope dy/dx, y at its left knot) for segment `index` (B, D)."""
+        left, right = self._knot(neighbours, index), self._knot(neighbours, index + 1)
         dy = 2.0 * self.y_max / (self.knots - 1)
-        y_left = -self.y_max + dy * index.to(left.dtype)
-        return left, dy / (right - left), y_left
+        return left, dy / (right - left), -self.y_max + dy * index.to(left.dtype)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """y (B, D) ≈ N(0, 1) features from x (B, D)."""
-        return self.forward_and_log_abs_det_jacobian(x)[0]
-
-    def _tails(self) -> tuple[Tensor, Tensor, Tensor]:
-        """(first knot (D,), last knot (D,), tail slope (D,) = 2·y_max / (last − first))."""
-        first, last = self.knots_x[:, 0], self.knots_x[:, -1]
+    def _tails(self, neighbours: tuple[Tensor, Tensor, Tensor], shape: torch.Size) -> tuple[Tensor, Tensor, Tensor]:
+        """(first knot, last knot, tail slope 2·y_max / (last − first)), each (B, D)."""
+        first = self._knot(neighbours, torch.zeros(shape, dtype=torch.long, device=self.knots_x.device))
+        last = self._knot(neighbours, torch.full(shape, self.knots - 1, dtype=torch.long, device=self.knots_x.device))
         return first, last, 2.0 * self.y_max / (last - first)
 
-    def forward_and_log_abs_det_jacobian(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(y (B, D), element-wise log |dy/dx| (B, D))."""
-        if torch.onnx.is_in_onnx_export():  # ONNX has no searchsorted: count the knots below x instead
-            index = (x.unsqueeze(-1) > self.knots_x).sum(-1) - 1
-        else:
-            index = torch.searchsorted(self.knots_x, x.T.contiguous()).T - 1
-        left, slope, y_left = self._segments(index.clamp(0, self.knots - 2))
-        first, last, tail = self._tails()
+    def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
+        """y (B, D) ≈ N(0, 1) features from x (B, D) at `condition` (B,)."""
+        return self.forward_and_log_abs_det_jacobian(x, condition)[0]
+
+    def forward_and_log_abs_det_jacobian(self, x: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(y (B, D), element-wise log |dy/dx| (B, D)) at `condition` (B,)."""
+        neighbours = self._neighbours(condition, x.shape[0])
+        # Bisection for the segment (knots interpolated per row, so no shared sorted sequence; ONNX-friendly too):
+        # the largest k with knot_k < x, within [0, K − 2].
+        low = torch.zeros(x.shape, dtype=torch.long, device=x.device)
+        high = torch.full(x.shape, self.knots - 1, dtype=torch.long, device=x.device)
+        for _ in range(max(1, (self.knots - 1).bit_length())):
+            middle = (low + high) // 2
+            below_x = self._knot(neighbours, middle) < x
+            low, high = torch.where(below_x, middle, low), torch.where(below_x, high, middle)
+        left, slope, y_left = self._segment(neighbours, low.clamp(0, self.knots - 2))
+        first, last, tail = self._tails(neighbours, x.shape)
         below, above = x <= first, x > last
         y = torch.where(below, tail * (x - first) - self.y_max,
                         torch.where(above, tail * (x - last) + self.y_max, y_left + slope * (x - left)))
-        return y, torch.log(torch.where(below | above, tail.expand_as(slope), slope))
+        return y, torch.log(torch.where(below | above, tail, slope))
 
-    def inverse(self, y: Tensor) -> Tensor:
-        """x (B, D) from y (B, D); the knots of y are equally spaced, so the segment is arithmetic."""
+    def inverse(self, y: Tensor, condition: Tensor | None = None) -> Tensor:
+        """x (B, D) from y (B, D) at `condition` (B,); the knots of y are equally spaced, so the segment is
+        arithmetic."""
+        neighbours = self._neighbours(condition, y.shape[0])
         dy = 2.0 * self.y_max / (self.knots - 1)
         index = torch.floor((y + self.y_max) / dy).to(torch.long).clamp(0, self.knots - 2)
-        left, slope, y_left = self._segments(index)
-        first, last, tail = self._tails()
+        left, slope, y_left = self._segment(neighbours, index)
+        first, last, tail = self._tails(neighbours, y.shape)
         return torch.where(y <= -self.y_max, first + (y + self.y_max) / tail,
                            torch.where(y > self.y_max, last + (y - self.y_max) / tail, left + (y - y_left) / slope))
+
+
+def _strictly_increasing(knots: Tensor) -> Tensor:
+    """Knots (D, K) with ties split: a constant stretch of the sample (a clamped feature) would give infinite
+    slopes."""
+    step = 1e-6 * (knots[:, -1] - knots[:, 0]).clamp_min(1.0)
+    for k in range(1, knots.shape[1]):
+        knots[:, k] = torch.maximum(knots[:, k], knots[:, k - 1] + step)
+    return knots
 
 
 TRANSFORM_TYPES: dict[str, type[InvertibleTransform]] = {

@@ -28,12 +28,14 @@ def _perturb(module: torch.nn.Module, scale: float = 0.5, seed: int = 1) -> None
 
 
 #: Every way the INN brings its logit features to unit scale; the tests below run for each.
-MARGINALS = pytest.mark.parametrize("marginals", ["standardize", "gaussianize"])
+MARGINALS = pytest.mark.parametrize("marginals", [
+    {"marginals": "standardize"}, {"marginals": "gaussianize"}, {"marginals": "gaussianize", "energy_bins": 4},
+], ids=["standardize", "gaussianize", "gaussianize-per-energy"])
 
 
-def _perturbed_toy_inn(voxel_layer, n_showers: int, marginals: str = "standardize") -> tuple[ShowerINN, dict]:
+def _perturbed_toy_inn(voxel_layer, n_showers: int, marginals: dict | None = None) -> tuple[ShowerINN, dict]:
     """A toy INN fitted on `n_showers` toy showers, with clearly non-identity weights, in eval mode."""
-    model = _inn(voxel_layer, marginals=marginals)
+    model = _inn(voxel_layer, **(marginals or {}))
     batch = make_toy_batch(n_showers)
     model.fit_standardization(batch["showers"], batch["incident_energies"])
     _perturb(model.flow, scale=0.2)
@@ -43,7 +45,7 @@ def _perturbed_toy_inn(voxel_layer, n_showers: int, marginals: str = "standardiz
 @MARGINALS
 def test_preprocessing_round_trip_is_exact(toy_voxel_layer, marginals):
     batch = make_toy_batch(256, dtype=torch.float64)
-    model = _inn(toy_voxel_layer, marginals=marginals).double()
+    model = _inn(toy_voxel_layer, **marginals).double()
     model.fit_standardization(batch["showers"], batch["incident_energies"])
     assert bool(model.standardization_fitted) and not model.needs_preprocessing_fit
     h = model.preprocess(batch["showers"], batch["incident_energies"])
@@ -107,7 +109,7 @@ def test_samples_respect_the_decoded_layer_energies(toy_voxel_layer, marginals):
 
 @MARGINALS
 def test_short_training_reduces_held_out_nll(toy_voxel_layer, marginals):
-    model = _inn(toy_voxel_layer, marginals=marginals)
+    model = _inn(toy_voxel_layer, **marginals)
     train, held_out = make_toy_batch(512, seed=1), make_toy_batch(512, seed=2)
     model.fit_preprocessing(train)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -140,7 +142,7 @@ def test_sampling_is_deterministic_under_a_seed(toy_voxel_layer):
 def test_physical_log_prob_only_shifts_by_the_jacobian(toy_voxel_layer, marginals):
     """log_prob_features (B, K) equals log_prob(physical_units=True) per candidate, and the Jacobian term for
     u_0 = E_tot / (s·E_inc) is −log(s·E_inc) plus E_inc-independent terms."""
-    model = _inn(toy_voxel_layer, marginals=marginals).double()
+    model = _inn(toy_voxel_layer, **marginals).double()
     batch = make_toy_batch(4, dtype=torch.float64)
     model.fit_standardization(*make_toy_batch(256, dtype=torch.float64).values())
     model.eval()
@@ -178,12 +180,12 @@ def test_sampling_does_not_depend_on_threads_or_chunks(toy_voxel_layer, monkeypa
 def test_feature_jacobian_matches_autograd(toy_voxel_layer, marginals):
     """The log-Jacobian that `physical_units` adds (logit, then the marginal transform) is Σ log |dh/du| of the
     element-wise map from unit features u to flow features h, computed here by autograd."""
-    model = _inn(toy_voxel_layer, marginals=marginals).double()
+    model = _inn(toy_voxel_layer, **marginals).double()
     batch = make_toy_batch(300, dtype=torch.float64)
     model.fit_standardization(batch["showers"], batch["incident_energies"])
     unit = model._add_noise(model.unit_features(batch["showers"][:50], batch["incident_energies"][:50]))
     unit.requires_grad_(True)
-    h, log_marginals = model._to_flow_space(model.logit(unit))
+    h, log_marginals = model._to_flow_space(model.logit(unit), batch["incident_energies"][:50])
     (grad,) = torch.autograd.grad(h.sum(), unit)  # the map is element-wise: the gradient is the diagonal
     expected = grad.abs().log().sum(-1)
     torch.testing.assert_close(model.logit.log_abs_det_jacobian(unit).sum(-1) + log_marginals, expected)
