@@ -206,9 +206,9 @@ def test_stick_gaussianized_flow_keeps_a_nearly_empty_fine_voxel_nearly_empty(ti
     coarse = coarse_energies(_zero_inflated_showers(tiny_grid, 300, seed=21)["showers"], tiny_grid)
     fine = fine_groups(model.upsample(coarse, torch.full((300,), 1e4)), tiny_grid)
     share = fine.sum((0, 1)) / coarse.sum()  # energy share of each of the 4 fine positions
-    # truth: 1.25% in the nearly empty voxel, (1 − 1.25%) / 3 ≈ 33% in each other one; an untrained flow gives
-    # ≈ 1/2 to the first stick, the failure mode is a few to tens of per cent there
-    assert share[0] < 0.04, share
+    # truth: 1.25% in the nearly empty voxel, (1 − 1.25%) / 3 ≈ 33% in each other one (the same training with
+    # the thesis' logit fractions on a [−5, 5] spline puts 23% into the first one)
+    assert share[0] < 0.03, share
     assert torch.all((share[1:] > 0.2) & (share[1:] < 0.45)), share
 
 
