@@ -52,6 +52,10 @@ def test_config_rejects_bad_values():
     with pytest.raises(ConfigError, match="classifier_features"):
         SuperResStudyConfig(classifier_features=["voxels_normalised"])
     assert SuperResStudyConfig(n_eval=300, batch_sizes=[1000, 100, 250]).usable_batch_sizes() == [100, 250]
+    with pytest.raises(ConfigError, match="model_kwargs: fractions must be one of logit, stick"):
+        SuperResStudyConfig(flow=FlowTraining(model_kwargs={"fractions": "softmax"}))
+    with pytest.raises(ConfigError, match=r"model_kwargs: .*unexpected keyword argument 'marginal'"):
+        SuperResStudyConfig(flow=FlowTraining(model_kwargs={"marginal": "gaussianize"}))
 
 
 def test_cli_registers_superres_study():
