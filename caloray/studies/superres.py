@@ -149,6 +149,20 @@ class SuperResStudyConfig:
             raise ConfigError(f"superres-study.alpha must be in (0, 1), got {self.alpha}")
         if min(self.n_iter, self.n_slices, self.upsample_batch_size) < 1:
             raise ConfigError("superres-study: n_iter, n_slices and upsample_batch_size must be ≥ 1")
+        self._check_model_kwargs()
+
+    def _check_model_kwargs(self) -> None:
+        """Build the flow once from `flow.model_kwargs` (milliseconds), so a bad key or value fails here, before
+        the simulation, rather than inside a Ray Train worker minutes later."""
+        from caloray.superres.model import SuperResolutionFlow
+
+        kwargs = dict(getattr(self.flow, "model_kwargs", None) or {})
+        for key in ("fine_shape", "groups"):  # the study sets the grid itself
+            kwargs.pop(key, None)
+        try:
+            SuperResolutionFlow.for_geometry(self.geometry, self.choice, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"superres-study.flow.model_kwargs: {exc}") from None
 
     def usable_batch_sizes(self) -> list[int]:
         """The configured batch sizes that fit the evaluation samples (≤ n_eval), ascending."""

@@ -15,6 +15,7 @@ from torch import Tensor
 from caloray.geometry import get_geometry
 from caloray.models.base import Batch, Surrogate
 from caloray.models.features import incident_1d
+from caloray.models.transforms import MarginalGaussianization
 from caloray.superres.coarse import (
     CoarseGrid,
     coarse_energies,
@@ -25,18 +26,22 @@ from caloray.superres.coarse import (
 from caloray.superres.conditions import jitter_coarse_energy, n_conditions, raw_conditions
 from caloray.superres.flow import superres_maf
 from caloray.superres.transforms import (
+    FRACTIONS,
     THRESHOLD_MEV,
     ConditionScaling,
-    FineFractionLogit,
     apply_threshold,
     dequantize_fine,
 )
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: How the flow features are brought to the flow (`SuperResolutionFlow(marginals=...)`).
+MARGINALS = ("none", "gaussianize")
+#: Seed of the training noise drawn to fit the `gaussianize` quantiles (the fit is a pure function of the sample).
+GAUSSIANIZE_FIT_SEED = 0
 
 
 class SuperResolutionFlow(Surrogate):
-    """SuperCalo upsampler: p(logit fine fractions (g,) | conditions of one coarse voxel).
+    """SuperCalo upsampler: p(fine-fraction features of one coarse voxel | its conditions).
 
     Arguments:
         fine_shape: (n_layers, n_alpha, n_r) of the regular fine grid (ds2: 45, 16, 9).
@@ -51,9 +56,22 @@ class SuperResolutionFlow(Surrogate):
             rand[0, 1 keV] on the coarse-energy condition (must be > 0: its half is the evaluation offset).
         threshold_mev: output cut, 15 keV.
         dtype: "float32" or "float64" (the thesis trains in double precision for stability).
+        fractions: the features of a coarse voxel's g fine energies: "logit" (the thesis: g α-logit fractions
+            of E_coarse, renormalized to sum to 1 when upsampling, `FineFractionLogit`) or "stick" (g − 1 α-logit
+            stick-breaking fractions that sum to E_coarse by construction, `StickBreakingLogit`).
+        marginals: "none" (the features go to the flow as they are, the thesis) or "gaussianize" (a per-feature
+            quantile map onto N(0, 1) with `knots` knots, `MarginalGaussianization`, fitted once on the
+            dequantized features of a training sample by `fit_preprocessing`; a bound of ≈ 5 suits it).
+        standardize_conditions: after `ConditionScaling`, shift and scale every condition column to mean 0 and
+            std 1 on a training sample (`fit_preprocessing`; constant columns are only shifted). The thesis'
+            scaled conditions span very different ranges (log10 energies down to ≈ −9, one-hots 0/1, oracle
+            layer energies / 65 GeV of 1e-4 in the first layers), which a small network trained briefly
+            weighs badly.
 
     Training rows are the coarse voxels with energy > 0; empty coarse voxels upsample to zeros.
-    `log_prob` is the density of the logit fractions (not per MeV: the fractions of a coarse voxel sum to 1).
+    `log_prob` is the density of the `fractions` features (logit units; with "gaussianize" its log-Jacobian is
+    included, so the density is in the same space either way); not per MeV, the fine energies of a coarse
+    voxel sum to E_coarse.
     """
 
     kind = "superres-flow"
@@ -74,10 +92,20 @@ class SuperResolutionFlow(Surrogate):
         threshold_mev: float = THRESHOLD_MEV,
         permutation_seed: int = 0,
         dtype: str = "float32",
+        fractions: str = "logit",
+        marginals: str = "none",
+        knots: int = 128,
+        standardize_conditions: bool = False,
     ) -> None:
         super().__init__()
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        if fractions not in FRACTIONS:
+            raise ValueError(f"fractions must be one of {', '.join(FRACTIONS)}; got {fractions!r}")
+        if marginals not in MARGINALS:
+            raise ValueError(f"marginals must be one of {', '.join(MARGINALS)}; got {marginals!r}")
+        if marginals == "gaussianize" and fine_noise_kev <= 0:
+            raise ValueError("marginals='gaussianize' needs fine_noise_kev > 0 (the zeros must be dequantized)")
         if coarse_noise_kev <= 0:
             raise ValueError(f"coarse_noise_kev must be > 0, got {coarse_noise_kev}")
         self.grid = CoarseGrid(*(int(n) for n in fine_shape), *(int(g) for g in groups))
@@ -93,7 +121,20 @@ class SuperResolutionFlow(Surrogate):
         self.threshold_mev = float(threshold_mev)
         self.permutation_seed = int(permutation_seed)
         self.dtype_name = dtype
-        self.fractions = FineFractionLogit(self.alpha)
+        self.fractions_name = fractions
+        self.marginals = marginals
+        self.knots = int(knots)
+        self.fractions = FRACTIONS[fractions](self.alpha)
+        # "stick" drops one feature: the last fine voxel takes what the others leave.
+        self.n_features = self.grid.group_size - (1 if fractions == "stick" else 0)
+        if marginals == "gaussianize":
+            self.gaussianization = MarginalGaussianization(self.n_features, self.knots)
+        self.standardize_conditions = bool(standardize_conditions)
+        if self.standardize_conditions:  # only then: checkpoints of the other settings keep their state dict
+            n_context = n_conditions(self.grid, self.oracle)
+            self.register_buffer("condition_mean", torch.zeros(n_context))
+            self.register_buffer("condition_std", torch.ones(n_context))
+            self.register_buffer("conditions_fitted", torch.tensor(False))
         self.scaling = ConditionScaling(
             n_layer_columns=self.grid.layer_group if self.oracle else 0,
             coarse_energy_max_mev=self.coarse_energy_max_mev,
@@ -101,7 +142,7 @@ class SuperResolutionFlow(Surrogate):
         )
         self.n_conditions = n_conditions(self.grid, self.oracle)
         self.flow = superres_maf(
-            features=self.grid.group_size,
+            features=self.n_features,
             context=self.n_conditions,
             transforms=self.transforms,
             hidden_features=self.hidden_features,
@@ -136,6 +177,10 @@ class SuperResolutionFlow(Surrogate):
             "threshold_mev": self.threshold_mev,
             "permutation_seed": self.permutation_seed,
             "dtype": self.dtype_name,
+            "fractions": self.fractions_name,
+            "marginals": self.marginals,
+            "knots": self.knots,
+            "standardize_conditions": self.standardize_conditions,
         }
 
     @property
@@ -152,14 +197,24 @@ class SuperResolutionFlow(Surrogate):
         coarse = coarse.to(self.dtype)
         layers = layer_energies.to(coarse) if self.oracle and layer_energies is not None else None
         raw = raw_conditions(self.grid, coarse, incident_1d(incident_energies).to(coarse), layers)
-        return self.scaling(raw)
+        return self._scale_conditions(raw)
 
-    def features(self, batch: Batch, add_noise: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    def _scale_conditions(self, raw: Tensor) -> Tensor:
+        """`ConditionScaling`, then (with `standardize_conditions`) the fitted column standardization."""
+        scaled = self.scaling(raw)
+        if self.standardize_conditions:
+            return (scaled - self.condition_mean) / self.condition_std
+        return scaled
+
+    def features(
+        self, batch: Batch, add_noise: bool = False, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Rows of the non-empty coarse voxels of a batch of fine showers.
 
-        Returns (logit fractions (M, group_size), scaled conditions (M, n_conditions), shower index (M,)).
-        With `add_noise`, the fine voxels get rand[0, fine_noise_kev] and the coarse-energy condition
-        rand[0, coarse_noise_kev] (keV); the oracle layer energies and neighbours stay noiseless.
+        Returns (`fractions` features (M, n_features), scaled conditions (M, n_conditions), shower index (M,)),
+        before the `marginals` map. With `add_noise`, the fine voxels get rand[0, fine_noise_kev] and the
+        coarse-energy condition rand[0, coarse_noise_kev] (keV), drawn from `generator` if given; the oracle
+        layer energies and neighbours stay noiseless.
         """
         showers = batch["showers"].to(self.dtype)
         incident = incident_1d(batch["incident_energies"]).to(self.dtype)
@@ -170,16 +225,51 @@ class SuperResolutionFlow(Surrogate):
         keep = coarse.reshape(-1) > 0
         raw, fine = raw[keep], fine[keep]
         if add_noise:
-            raw = jitter_coarse_energy(raw, self.coarse_noise_kev)
-            fine = dequantize_fine(fine, self.fine_noise_kev)
+            raw = jitter_coarse_energy(raw, self.coarse_noise_kev, generator)
+            fine = dequantize_fine(fine, self.fine_noise_kev, generator)
         rows = torch.arange(showers.shape[0], device=showers.device).repeat_interleave(self.grid.n_coarse)[keep]
-        return self.fractions(fine, fine.sum(-1)), self.scaling(raw), rows
+        return self.fractions(fine, fine.sum(-1)), self._scale_conditions(raw), rows
+
+    def _to_flow_space(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """(flow inputs h (M, n_features), Σ log |dh/dy| per row (M,)) of features y (M, n_features)."""
+        if self.marginals == "gaussianize":
+            h, log_slope = self.gaussianization.forward_and_log_abs_det_jacobian(y)
+            return h, log_slope.sum(-1)
+        return y, y.new_zeros(y.shape[0])
+
+    def _from_flow_space(self, h: Tensor) -> Tensor:
+        return self.gaussianization.inverse(h) if self.marginals == "gaussianize" else h
+
+    @property
+    def needs_preprocessing_fit(self) -> bool:
+        gaussianize = self.marginals == "gaussianize" and not bool(self.gaussianization.fitted)
+        return gaussianize or (self.standardize_conditions and not bool(self.conditions_fitted))
+
+    @torch.no_grad()
+    def fit_preprocessing(self, batch: Batch) -> None:
+        """Fit the data-dependent preprocessing on a training sample (B showers), a pure function of the sample:
+        the `gaussianize` quantiles on the dequantized features (noise from a fixed seed) and the condition
+        standardization on the noise-free conditions. No-op when neither is configured."""
+        if self.standardize_conditions:
+            self.conditions_fitted.fill_(False)  # the features below must see the unstandardized conditions
+            self.condition_mean.zero_()
+            self.condition_std.fill_(1.0)
+            _, context, _ = self.features(batch)
+            std = context.std(0).nan_to_num(0.0)
+            self.condition_mean.copy_(context.mean(0))
+            self.condition_std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))
+            self.conditions_fitted.fill_(True)
+        if self.marginals == "gaussianize":
+            generator = torch.Generator(device=batch["showers"].device).manual_seed(GAUSSIANIZE_FIT_SEED)
+            y, _, _ = self.features(batch, add_noise=True, generator=generator)
+            self.gaussianization.fit(y)
 
     # ----- likelihood --------------------------------------------------------------------------------
     def voxel_log_prob(self, batch: Batch, add_noise: bool = False) -> tuple[Tensor, Tensor]:
         """(log p per non-empty coarse voxel (M,), its shower index (M,))."""
         y, context, rows = self.features(batch, add_noise=add_noise)
-        return self.flow(context).log_prob(y), rows
+        h, log_jacobian = self._to_flow_space(y)
+        return self.flow(context).log_prob(h) + log_jacobian, rows
 
     def log_prob(self, batch: Batch, add_noise: bool = False) -> Tensor:
         """log p(logit fractions of all non-empty coarse voxels | conditions) per shower, (B,)."""
@@ -188,7 +278,10 @@ class SuperResolutionFlow(Surrogate):
         return out.index_add(0, rows, log_p)
 
     def loss(self, batch: Batch, add_noise: bool = True) -> Tensor:
-        """Mean negative log-likelihood per non-empty coarse voxel (noise added by default)."""
+        """Mean negative log-likelihood per non-empty coarse voxel (noise added by default; fits the
+        `gaussianize` quantiles on this batch first if the trainer has not)."""
+        if self.training and self.needs_preprocessing_fit:
+            self.fit_preprocessing(batch)
         log_p, _ = self.voxel_log_prob(batch, add_noise=add_noise)
         return -log_p.mean()
 
@@ -222,7 +315,7 @@ class SuperResolutionFlow(Surrogate):
         groups = coarse.new_zeros(flat.shape[0], g)
         removed = coarse.new_zeros(flat.shape[0])
         if bool(keep.any()):
-            y = self.flow(context[keep]).sample()
+            y = self._from_flow_space(self.flow(context[keep]).sample())
             fine = self.fractions.inverse(y, flat[keep])
             cut = self.threshold_mev if threshold_mev is None else float(threshold_mev)
             groups[keep], removed[keep] = apply_threshold(fine, cut)

@@ -36,6 +36,10 @@ def test_shipped_config_loads():
     assert config.plot_layers == [1, 10, 20, 45]
     assert config.usable_batch_sizes() and max(config.usable_batch_sizes()) <= config.n_eval
     assert isinstance(config.flow, FlowTraining) and config.flow.epochs >= 1
+    from caloray.superres import SuperResolutionFlow
+
+    model = SuperResolutionFlow.for_geometry("ds2", "A", **config.flow.model_kwargs)  # the keys are the model's
+    assert model.needs_preprocessing_fit == (model.marginals == "gaussianize" or model.standardize_conditions)
 
 
 def test_config_rejects_bad_values():
@@ -48,6 +52,10 @@ def test_config_rejects_bad_values():
     with pytest.raises(ConfigError, match="classifier_features"):
         SuperResStudyConfig(classifier_features=["voxels_normalised"])
     assert SuperResStudyConfig(n_eval=300, batch_sizes=[1000, 100, 250]).usable_batch_sizes() == [100, 250]
+    with pytest.raises(ConfigError, match="model_kwargs: fractions must be one of logit, stick"):
+        SuperResStudyConfig(flow=FlowTraining(model_kwargs={"fractions": "softmax"}))
+    with pytest.raises(ConfigError, match=r"model_kwargs: .*unexpected keyword argument 'marginal'"):
+        SuperResStudyConfig(flow=FlowTraining(model_kwargs={"marginal": "gaussianize"}))
 
 
 def test_cli_registers_superres_study():
@@ -140,7 +148,10 @@ def _coarse_independently(showers: np.ndarray) -> np.ndarray:
 def test_tiny_study_end_to_end(ray_local, tmp_path):
     config = SuperResStudyConfig(
         out=str(tmp_path), n_train=240, n_eval=120, energy_min_gev=5.0, energy_max_gev=200.0, seed=3,
-        flow=FlowTraining(epochs=2, batch_size=16, model_kwargs={"transforms": 1, "hidden_features": [16]}),
+        # the shipped features: their preprocessing is fitted by the Ray trainer and reloaded by the upsampling actors
+        flow=FlowTraining(epochs=2, batch_size=16, model_kwargs={
+            "transforms": 1, "hidden_features": [16], "fractions": "stick", "marginals": "gaussianize", "bound": 5.0,
+            "standardize_conditions": True}),
         statistics=["mean-ks", "sks", "mmd"], batch_sizes=[50, 100, 1000], n_iter=20, n_slices=20,
         upsample_batch_size=32)
     result = run_superres_study(config)
@@ -218,3 +229,7 @@ def test_tiny_study_end_to_end(ray_local, tmp_path):
     assert {"plots", "metrics.csv", "metrics.txt", "provenance.json"} <= artifacts
     names = {m.name for m in client.search_registered_models()}
     assert {"superres-study-ds2-A-strict", "superres-study-ds2-A-oracle"} <= names
+    from caloray.superres.pipeline import load_superres
+
+    model = load_superres("superres-study-ds2-A-oracle", tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")[0]
+    assert model.config()["fractions"] == "stick" and not model.needs_preprocessing_fit  # fitted by the trainer

@@ -11,6 +11,7 @@ from caloray.superres import (
     ConditionScaling,
     FineFractionLogit,
     LinearScale,
+    StickBreakingLogit,
     apply_threshold,
     coarse_energies,
     dequantize_fine,
@@ -46,6 +47,33 @@ def test_fraction_logit_inverse_conserves_the_coarse_energy_for_any_logits():
     assert fine.min() >= 0
     assert torch.allclose(fine.sum(-1), coarse, rtol=1e-13, atol=0)
     assert torch.allclose(fine[0], coarse[0] / 10 * torch.ones(10, dtype=torch.float64))
+
+
+def test_stick_breaking_fractions_are_shares_of_the_remainders():
+    fine = torch.tensor([[1.0, 1.0, 2.0], [0.0, 3.0, 0.0], [2.0, 0.0, 0.0]], dtype=torch.float64)
+    u = StickBreakingLogit(alpha=1e-6).logit.inverse(StickBreakingLogit(alpha=1e-6)(fine, fine.sum(-1)))
+    expected = torch.tensor([[1 / 4, 1 / 3], [0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)  # 0/0 remainder → 0
+    assert torch.allclose(u, expected, atol=1e-12)
+
+
+def test_stick_breaking_round_trip_is_exact():
+    fine, coarse = _fine_and_coarse()
+    transform = StickBreakingLogit(alpha=1e-6)
+    y = transform(fine, coarse)
+    assert y.shape == (500, 9) and y.min() >= -13.82 and y.max() <= 13.82
+    assert torch.allclose(transform.inverse(y, coarse), fine, rtol=1e-9, atol=1e-9)
+    rebuilt = StickBreakingLogit.from_config(json.loads(json.dumps(transform.config())))
+    assert torch.equal(rebuilt(fine, coarse), y)
+
+
+def test_stick_breaking_inverse_conserves_the_coarse_energy_for_any_logits():
+    coarse = torch.rand(1000, dtype=torch.float64) * 50.0
+    y = torch.randn(1000, 9, dtype=torch.float64) * 10.0
+    y[0], y[1] = -50.0, 50.0  # all u = 0: the last voxel takes everything; all u = 1: the first one does
+    fine = StickBreakingLogit().inverse(y, coarse)
+    assert fine.shape == (1000, 10) and fine.min() >= 0
+    assert torch.allclose(fine.sum(-1), coarse, rtol=1e-13, atol=0)
+    assert torch.allclose(fine[0, -1], coarse[0]) and torch.allclose(fine[1, 0], coarse[1])
 
 
 def test_condition_scaling_round_trip_and_config(tiny_grid):
