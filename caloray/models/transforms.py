@@ -353,20 +353,39 @@ class MarginalGaussianization(torch.nn.Module):
         lower, upper, weight = neighbours
         flat = self.knots_x.flatten()
         feature = torch.arange(self.features, device=index.device) * self.knots
-        at_lower = flat[(lower[:, None] * self.features * self.knots + feature) + index]
-        at_upper = flat[(upper[:, None] * self.features * self.knots + feature) + index]
+        if self.condition_bins == 1:  # one set of knots: one gather (sampling speed)
+            return _take(flat, feature + index)
+        at_lower = _take(flat, (lower[:, None] * self.features * self.knots + feature) + index)
+        at_upper = _take(flat, (upper[:, None] * self.features * self.knots + feature) + index)
         return at_lower + weight * (at_upper - at_lower)
 
     def _segment(self, neighbours: tuple[Tensor, Tensor, Tensor], index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(x at the segment's left knot, its slope dy/dx, y at its left knot) for segment `index` (B, D)."""
-        left, right = self._knot(neighbours, index), self._knot(neighbours, index + 1)
+        lower, upper, weight = neighbours
+        flat = self.knots_x.flatten()
+        at = torch.arange(self.features, device=index.device) * self.knots + index  # (B, D) within one bin
+        if self.condition_bins == 1:
+            left, right = _take(flat, at), _take(flat, at + 1)
+        else:  # both ends of the segment at both neighbouring centres, interpolated
+            stride = self.features * self.knots
+            at_lower, at_upper = at + (lower * stride)[:, None], at + (upper * stride)[:, None]
+            left_lower, right_lower, left_upper, right_upper = (
+                _take(flat, at_lower), _take(flat, at_lower + 1), _take(flat, at_upper), _take(flat, at_upper + 1))
+            left = left_lower + weight * (left_upper - left_lower)
+            right = right_lower + weight * (right_upper - right_lower)
         dy = 2.0 * self.y_max / (self.knots - 1)
         return left, dy / (right - left), -self.y_max + dy * index.to(left.dtype)
 
-    def _tails(self, neighbours: tuple[Tensor, Tensor, Tensor], shape: torch.Size) -> tuple[Tensor, Tensor, Tensor]:
-        """(first knot, last knot, tail slope 2·y_max / (last − first)), each (B, D)."""
-        first = self._knot(neighbours, torch.zeros(shape, dtype=torch.long, device=self.knots_x.device))
-        last = self._knot(neighbours, torch.full(shape, self.knots - 1, dtype=torch.long, device=self.knots_x.device))
+    def _tails(self, neighbours: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """(first knot, last knot, tail slope 2·y_max / (last − first)), each (B, D) or (D,) with one bin."""
+        lower, upper, weight = neighbours
+        ends = self.knots_x[:, :, [0, -1]]  # (C, D, 2)
+        if self.condition_bins == 1:
+            first, last = ends[0, :, 0], ends[0, :, 1]
+        else:
+            at_lower, at_upper = ends.index_select(0, lower), ends.index_select(0, upper)
+            interpolated = at_lower + weight[:, :, None] * (at_upper - at_lower)
+            first, last = interpolated[..., 0], interpolated[..., 1]
         return first, last, 2.0 * self.y_max / (last - first)
 
     def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
@@ -385,11 +404,11 @@ class MarginalGaussianization(torch.nn.Module):
             below_x = self._knot(neighbours, middle) < x
             low, high = torch.where(below_x, middle, low), torch.where(below_x, high, middle)
         left, slope, y_left = self._segment(neighbours, low.clamp(0, self.knots - 2))
-        first, last, tail = self._tails(neighbours, x.shape)
+        first, last, tail = self._tails(neighbours)
         below, above = x <= first, x > last
         y = torch.where(below, tail * (x - first) - self.y_max,
                         torch.where(above, tail * (x - last) + self.y_max, y_left + slope * (x - left)))
-        return y, torch.log(torch.where(below | above, tail, slope))
+        return y, torch.log(torch.where(below | above, tail.expand_as(slope), slope))
 
     def inverse(self, y: Tensor, condition: Tensor | None = None) -> Tensor:
         """x (B, D) from y (B, D) at `condition` (B,); the knots of y are equally spaced, so the segment is
@@ -398,9 +417,15 @@ class MarginalGaussianization(torch.nn.Module):
         dy = 2.0 * self.y_max / (self.knots - 1)
         index = torch.floor((y + self.y_max) / dy).to(torch.long).clamp(0, self.knots - 2)
         left, slope, y_left = self._segment(neighbours, index)
-        first, last, tail = self._tails(neighbours, y.shape)
+        first, last, tail = self._tails(neighbours)
         return torch.where(y <= -self.y_max, first + (y + self.y_max) / tail,
                            torch.where(y > self.y_max, last + (y - self.y_max) / tail, left + (y - y_left) / slope))
+
+
+def _take(values: Tensor, index: Tensor) -> Tensor:
+    """values (n,) at `index` (any shape): `index_select` on the flat index, ~3× faster on CPU than `values[index]`
+    (this is the sampling path of every gaussianized INN)."""
+    return values.index_select(0, index.reshape(-1)).view(index.shape)
 
 
 def _strictly_increasing(knots: Tensor) -> Tensor:
