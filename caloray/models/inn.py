@@ -15,6 +15,7 @@ from caloray.models.chunks import for_each_chunk
 from caloray.models.coupling_flow import conditional_spline_coupling, coupling_log_prob, coupling_sample
 from caloray.models.features import check_voxel_layer, incident_1d, layer_sums
 from caloray.models.transforms import (
+    GAUSSIANIZE_FIT_SEED,
     AlphaLogit,
     ExtraDimensions,
     LayerNormalization,
@@ -25,8 +26,6 @@ from caloray.models.vae import MIN_FEATURE_STD
 
 #: How the logit features are brought to unit scale before the flow (`ShowerINN(marginals=...)`).
 MARGINALS = ("standardize", "gaussianize")
-#: Seed of the dequantization noise drawn to fit the `gaussianize` quantiles (a pure function of the sample).
-GAUSSIANIZE_FIT_SEED = 0
 
 #: Showers per pass of the preprocessing inverse when sampling (shared among threads like the flow's chunks).
 POSTPROCESS_CHUNK = 1024

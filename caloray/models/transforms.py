@@ -239,6 +239,9 @@ class ExtraDimensions(InvertibleTransform):
         return {"type": self.type_name, "scale": self.scale}
 
 
+#: Seed of the dequantization noise drawn when a model fits its `MarginalGaussianization` (so the fit is a pure
+#: function of the sample; the ShowerINN and the super-resolution flow both use it).
+GAUSSIANIZE_FIT_SEED = 0
 #: Columns sorted at once when fitting quantiles (bounds the float64 copy: 10k rows × 512 ≈ 40 MB).
 QUANTILE_COLUMNS = 512
 
@@ -348,58 +351,36 @@ class MarginalGaussianization(torch.nn.Module):
         weight = torch.where(gap > 0, (c - self.centers[lower]) / gap.clamp_min(1e-30), torch.zeros_like(c))
         return lower, upper, weight.clamp(0.0, 1.0)[:, None].to(self.knots_x.dtype)
 
+    def _at_condition(self, at: Tensor, lower: Tensor, upper: Tensor, weight: Tensor) -> Tensor:
+        """Knot values at flat within-bin positions `at` (feature · knots + k, any shape), interpolated between
+        the bins `lower` and `upper` with `weight` (all broadcastable to `at`): the one gather of every lookup."""
+        flat = self.knots_x.flatten()
+        if self.condition_bins == 1:  # one set of knots: one gather (sampling speed)
+            return _take(flat, at)
+        stride = self.features * self.knots
+        at_lower, at_upper = _take(flat, at + lower * stride), _take(flat, at + upper * stride)
+        return at_lower + weight * (at_upper - at_lower)
+
     def _knot(self, neighbours: tuple[Tensor, Tensor, Tensor], index: Tensor) -> Tensor:
         """x of knot `index` (B, D) (any integer tensor of that shape) at each row's condition."""
         lower, upper, weight = neighbours
-        flat = self.knots_x.flatten()
-        feature = torch.arange(self.features, device=index.device) * self.knots
-        if self.condition_bins == 1:  # one set of knots: one gather (sampling speed)
-            return _take(flat, feature + index)
-        at_lower = _take(flat, (lower[:, None] * self.features * self.knots + feature) + index)
-        at_upper = _take(flat, (upper[:, None] * self.features * self.knots + feature) + index)
-        return at_lower + weight * (at_upper - at_lower)
+        at = torch.arange(self.features, device=index.device) * self.knots + index
+        return self._at_condition(at, lower[:, None], upper[:, None], weight)
 
     def _segment(self, neighbours: tuple[Tensor, Tensor, Tensor], index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(x at the segment's left knot, its slope dy/dx, y at its left knot) for segment `index` (B, D)."""
-        lower, upper, weight = neighbours
-        flat = self.knots_x.flatten()
-        at = torch.arange(self.features, device=index.device) * self.knots + index  # (B, D) within one bin
-        if self.condition_bins == 1:
-            left, right = _take(flat, at), _take(flat, at + 1)
-        else:  # both ends of the segment at both neighbouring centres, interpolated
-            stride = self.features * self.knots
-            at_lower, at_upper = at + (lower * stride)[:, None], at + (upper * stride)[:, None]
-            left_lower, right_lower, left_upper, right_upper = (
-                _take(flat, at_lower), _take(flat, at_lower + 1), _take(flat, at_upper), _take(flat, at_upper + 1))
-            left = left_lower + weight * (left_upper - left_lower)
-            right = right_lower + weight * (right_upper - right_lower)
+        left, right = self._knot(neighbours, index), self._knot(neighbours, index + 1)
         dy = 2.0 * self.y_max / (self.knots - 1)
         return left, dy / (right - left), -self.y_max + dy * index.to(left.dtype)
 
-    def _ends_at(self, neighbours: tuple[Tensor, Tensor, Tensor], rows: Tensor,
-                 columns: Tensor) -> tuple[Tensor, Tensor]:
-        """(first knot, last knot) (n,) of the n elements (rows, columns) alone, at their rows' conditions."""
+    def _ends(self, neighbours: tuple[Tensor, Tensor, Tensor], rows: Tensor,
+              columns: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(first knot, last knot, tail slope 2·y_max / (last − first)) of the elements (rows, columns) (any
+        matching shapes) at their rows' conditions."""
         lower, upper, weight = neighbours
-        flat = self.knots_x.flatten()
-        at_lower = lower[rows] * (self.features * self.knots) + columns * self.knots
-        at_upper = upper[rows] * (self.features * self.knots) + columns * self.knots
-        w = weight[rows, 0]
-        ends = []
-        for k in (0, self.knots - 1):
-            value_lower, value_upper = _take(flat, at_lower + k), _take(flat, at_upper + k)
-            ends.append(value_lower + w * (value_upper - value_lower))
-        return ends[0], ends[1]
-
-    def _tails(self, neighbours: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """(first knot, last knot, tail slope 2·y_max / (last − first)), each (B, D) or (D,) with one bin."""
-        lower, upper, weight = neighbours
-        ends = self.knots_x[:, :, [0, -1]]  # (C, D, 2)
-        if self.condition_bins == 1:
-            first, last = ends[0, :, 0], ends[0, :, 1]
-        else:
-            at_lower, at_upper = ends.index_select(0, lower), ends.index_select(0, upper)
-            interpolated = at_lower + weight[:, :, None] * (at_upper - at_lower)
-            first, last = interpolated[..., 0], interpolated[..., 1]
+        at = columns * self.knots
+        bins = (lower[rows], upper[rows], weight[rows, 0])
+        first, last = self._at_condition(at, *bins), self._at_condition(at + self.knots - 1, *bins)
         return first, last, 2.0 * self.y_max / (last - first)
 
     def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
@@ -418,11 +399,12 @@ class MarginalGaussianization(torch.nn.Module):
             below_x = self._knot(neighbours, middle) < x
             low, high = torch.where(below_x, middle, low), torch.where(below_x, high, middle)
         left, slope, y_left = self._segment(neighbours, low.clamp(0, self.knots - 2))
-        first, last, tail = self._tails(neighbours)
+        rows = torch.arange(x.shape[0], device=x.device)[:, None].expand_as(x)
+        first, last, tail = self._ends(neighbours, rows, torch.arange(self.features, device=x.device).expand_as(x))
         below, above = x <= first, x > last
         y = torch.where(below, tail * (x - first) - self.y_max,
                         torch.where(above, tail * (x - last) + self.y_max, y_left + slope * (x - left)))
-        return y, torch.log(torch.where(below | above, tail.expand_as(slope), slope))
+        return y, torch.log(torch.where(below | above, tail, slope))
 
     def inverse(self, y: Tensor, condition: Tensor | None = None) -> Tensor:
         """x (B, D) from y (B, D) at `condition` (B,); the knots of y are equally spaced, so the segment is
@@ -436,8 +418,7 @@ class MarginalGaussianization(torch.nn.Module):
         # gaussianized INN; the tails of all B × D values cost as much as the segments).
         rows, columns = torch.nonzero(y.abs() > self.y_max, as_tuple=True)
         if rows.numel():
-            first, last = self._ends_at(neighbours, rows, columns)
-            tail = 2.0 * self.y_max / (last - first)
+            first, last, tail = self._ends(neighbours, rows, columns)
             outlying = y[rows, columns]
             x[rows, columns] = torch.where(outlying < 0, first + (outlying + self.y_max) / tail,
                                            last + (outlying - self.y_max) / tail)

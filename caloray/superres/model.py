@@ -15,7 +15,7 @@ from torch import Tensor
 from caloray.geometry import get_geometry
 from caloray.models.base import Batch, Surrogate
 from caloray.models.features import incident_1d
-from caloray.models.transforms import MarginalGaussianization
+from caloray.models.transforms import GAUSSIANIZE_FIT_SEED, MarginalGaussianization
 from caloray.superres.coarse import (
     CoarseGrid,
     coarse_energies,
@@ -36,8 +36,6 @@ from caloray.superres.transforms import (
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: How the flow features are brought to the flow (`SuperResolutionFlow(marginals=...)`).
 MARGINALS = ("none", "gaussianize")
-#: Seed of the training noise drawn to fit the `gaussianize` quantiles (the fit is a pure function of the sample).
-GAUSSIANIZE_FIT_SEED = 0
 
 
 class SuperResolutionFlow(Surrogate):
