@@ -33,6 +33,17 @@ def _showers(grid: CoarseGrid, n: int, seed: int) -> dict[str, torch.Tensor]:
     return {"showers": showers, "incident_energies": 10 ** (3 + 3 * torch.rand(n, generator=gen, dtype=torch.float64))}
 
 
+def _train(model, train: dict, n_showers: int, steps: int = 150, lr: float = 3e-3) -> None:
+    """`steps` Adam steps on random batches of 32 of the `n_showers` training showers."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for _step in range(steps):
+        rows = torch.randint(0, n_showers, (32,))
+        loss = model.loss({key: value[rows] for key, value in train.items()})
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
 def test_ds2_model_matches_the_thesis_sizes():
     a = SuperResolutionFlow.for_geometry("ds2", "A", transforms=1, hidden_features=[8])
     assert (a.grid.group_size, a.n_conditions) == (10, 31)
@@ -110,15 +121,9 @@ def test_tiny_training_reduces_the_loss_and_learns_the_radial_dependence(tiny_gr
     torch.manual_seed(0)
     model = _model(tiny_grid, oracle=False, hidden_features=[32, 32], bins=8)
     train, test = _showers(tiny_grid, 300, seed=10), _showers(tiny_grid, 100, seed=11)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     with torch.no_grad():
         before = model.loss(test, add_noise=False).item()
-    for _step in range(150):
-        rows = torch.randint(0, 300, (32,))
-        loss = model.loss({key: value[rows] for key, value in train.items()})
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    _train(model, train, 300)
     with torch.no_grad():
         after = model.loss(test, add_noise=False).item()
     assert after < before - 5.0, (before, after)
@@ -196,13 +201,7 @@ def test_stick_gaussianized_flow_keeps_a_nearly_empty_fine_voxel_nearly_empty(ti
                    marginals="gaussianize", bound=5.0)
     train = _zero_inflated_showers(tiny_grid, 400, seed=20)
     model.fit_preprocessing(train)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _step in range(150):
-        rows = torch.randint(0, 400, (32,))
-        loss = model.loss({key: value[rows] for key, value in train.items()})
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    _train(model, train, 400)
     coarse = coarse_energies(_zero_inflated_showers(tiny_grid, 300, seed=21)["showers"], tiny_grid)
     fine = fine_groups(model.upsample(coarse, torch.full((300,), 1e4)), tiny_grid)
     share = fine.sum((0, 1)) / coarse.sum()  # energy share of each of the 4 fine positions
