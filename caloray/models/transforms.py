@@ -198,6 +198,23 @@ class LayerNormalization(InvertibleTransform):
         return {"type": self.type_name, "voxel_layer": self.voxel_layer_list}
 
 
+def stick_breaking_fractions(energies: Tensor) -> Tensor:
+    """Stick-breaking fractions u_j = e_j / Σ_{k ≥ j} e_k, j = 0 … n − 2, of energies (..., n) → (..., n − 1);
+    u_j = 0 where the remainder is 0. Used for the INN's layer "extra dimensions" and the super-resolution flow's
+    fine energies."""
+    remainders = energies.flip(-1).cumsum(-1).flip(-1)[..., :-1]  # Σ_{k ≥ j} e_k
+    positive = remainders > 0
+    return torch.where(positive, energies[..., :-1] / torch.where(positive, remainders, 1.0), 0.0)
+
+
+def stick_breaking_energies(fractions: Tensor, total: Tensor) -> Tensor:
+    """Inverse of `stick_breaking_fractions`: energies (..., n) from fractions (..., n − 1) and their sum (...),
+    e_j = u_j · total · Π_{k<j} (1 − u_k), the last one what is left; for u in [0, 1] every energy is ≥ 0 and
+    they sum to `total` by construction (telescoping)."""
+    left = torch.cumprod(torch.cat([torch.ones_like(fractions[..., :1]), 1.0 - fractions], dim=-1), dim=-1)
+    return torch.cat([fractions, torch.ones_like(fractions[..., :1])], dim=-1) * left * total[..., None]
+
+
 class ExtraDimensions(InvertibleTransform):
     """Layer energies ↔ the thesis' "extra dimensions" u (Sec. 4.1, Eq. 4), in [0, 1] for physical showers.
 
@@ -216,24 +233,11 @@ class ExtraDimensions(InvertibleTransform):
         self.scale = float(scale)
 
     def forward(self, layer_energies: Tensor, incident_energies_mev: Tensor) -> Tensor:
-        # remaining[:, i] = Σ_{j >= i} E_j
-        remaining = torch.flip(torch.cumsum(torch.flip(layer_energies, (-1,)), -1), (-1,))
-        total = remaining[:, :1]
-        u_total = total / (self.scale * incident_energies_mev[:, None])
-        numerator, denominator = layer_energies[:, :-1], remaining[:, :-1]
-        safe = torch.where(denominator > 0, denominator, torch.ones_like(denominator))
-        ratios = torch.where(denominator > 0, numerator / safe, torch.zeros_like(numerator))
-        return torch.cat([u_total, ratios], dim=-1)
+        u_total = layer_energies.sum(-1, keepdim=True) / (self.scale * incident_energies_mev[:, None])
+        return torch.cat([u_total, stick_breaking_fractions(layer_energies)], dim=-1)
 
     def inverse(self, u: Tensor, incident_energies_mev: Tensor) -> Tensor:
-        remaining = u[:, 0] * self.scale * incident_energies_mev
-        layers = []
-        for i in range(1, u.shape[-1]):
-            layer = u[:, i] * remaining
-            layers.append(layer)
-            remaining = remaining - layer
-        layers.append(remaining)
-        return torch.stack(layers, dim=-1)
+        return stick_breaking_energies(u[:, 1:], u[:, 0] * self.scale * incident_energies_mev)
 
     def config(self) -> dict[str, Any]:
         return {"type": self.type_name, "scale": self.scale}

@@ -17,7 +17,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from caloray.models.transforms import KEV_IN_MEV, AlphaLogit, InvertibleTransform, Log10Scale
+from caloray.models.transforms import (
+    KEV_IN_MEV,
+    AlphaLogit,
+    InvertibleTransform,
+    Log10Scale,
+    stick_breaking_energies,
+    stick_breaking_fractions,
+)
 from caloray.superres.conditions import N_NEIGHBOURS
 
 #: The thesis' incident-energy reference 10^4.5 MeV (log10(E_inc / 10^4.5 MeV) ∈ [−1.5, 1.5] for ds2).
@@ -103,15 +110,10 @@ class StickBreakingLogit(InvertibleTransform):
         self.alpha = float(alpha)
 
     def forward(self, fine: Tensor, coarse: Tensor | None = None) -> Tensor:
-        remainders = fine.flip(-1).cumsum(-1).flip(-1)[..., :-1]  # Σ_{k ≥ j} e_k, j = 0 … g − 2
-        u = torch.where(remainders > 0, fine[..., :-1] / torch.where(remainders > 0, remainders, 1.0), 0.0)
-        return self.logit(u.clamp(0.0, 1.0))
+        return self.logit(stick_breaking_fractions(fine).clamp(0.0, 1.0))
 
     def inverse(self, y: Tensor, coarse: Tensor) -> Tensor:
-        u = self.logit.inverse(y).clamp(0.0, 1.0)
-        left = torch.cumprod(torch.cat([torch.ones_like(u[..., :1]), 1.0 - u], dim=-1), dim=-1)  # Π_{k<j} (1 − u_k)
-        pieces = torch.cat([u, torch.ones_like(u[..., :1])], dim=-1) * left
-        return pieces * coarse[..., None]
+        return stick_breaking_energies(self.logit.inverse(y).clamp(0.0, 1.0), coarse)
 
     def config(self) -> dict[str, Any]:
         return {"type": self.type_name, "alpha": self.alpha}
