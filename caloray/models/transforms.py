@@ -209,10 +209,14 @@ def stick_breaking_fractions(energies: Tensor) -> Tensor:
 
 def stick_breaking_energies(fractions: Tensor, total: Tensor) -> Tensor:
     """Inverse of `stick_breaking_fractions`: energies (..., n) from fractions (..., n − 1) and their sum (...),
-    e_j = u_j · total · Π_{k<j} (1 − u_k), the last one what is left; for u in [0, 1] every energy is ≥ 0 and
-    they sum to `total` by construction (telescoping)."""
-    left = torch.cumprod(torch.cat([torch.ones_like(fractions[..., :1]), 1.0 - fractions], dim=-1), dim=-1)
-    return torch.cat([fractions, torch.ones_like(fractions[..., :1])], dim=-1) * left * total[..., None]
+    e_j = u_j · (what the earlier ones left), the last one what is left; for u in [0, 1] every energy is ≥ 0 and
+    they sum to `total` by construction (telescoping). A loop over the n − 1 columns rather than a cumprod, which
+    has no ONNX export (the VAE's sampling graph goes through it)."""
+    remaining, energies = total, []
+    for j in range(fractions.shape[-1]):
+        energies.append(fractions[..., j] * remaining)
+        remaining = remaining - energies[-1]
+    return torch.stack([*energies, remaining], dim=-1)
 
 
 class ExtraDimensions(InvertibleTransform):
